@@ -1,0 +1,519 @@
+"""Typed records of TickStockPL events, and the decoder that accepts every producer variant.
+
+`decode(suffix, channel, raw, received)` turns one pub/sub message into a record or raises
+`Rejected` with a short code and a reason; nothing else escapes it.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from . import constants as C
+
+Stamp = datetime | float | None  # RFC 3339 text, or epoch seconds (ms when > 1e11)
+
+
+class Rejected(Exception):
+    """A message that cannot become an event; `code` groups reasons for counting."""
+
+    def __init__(self, code: str, reason: str):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+# ---------------------------------------------------------------- typed records (output)
+
+
+class Event(msgspec.Struct, kw_only=True, tag_field="kind"):
+    channel: str
+    ts: datetime  # the producer's timestamp of the message (publish time)
+    received: float  # epoch seconds when this process read it
+    session_id: str | None = None
+
+
+class Pattern(Event, tag="pattern", kw_only=True):
+    symbol: str
+    pattern: str
+    confidence: float
+    detected_at: datetime
+    timeframe: str | None = None
+    parameters: dict[str, Any] = {}
+    high_confidence: bool = False
+
+
+class Indicator(Event, tag="indicator", kw_only=True):
+    symbol: str
+    indicator: str
+    values: dict[str, float]
+    calculated_at: datetime
+    timeframe: str | None = None
+
+
+class IndicatorAlert(Event, tag="indicator_alert", kw_only=True):
+    symbol: str
+    alert_type: str
+    data: dict[str, Any] = {}
+
+
+class CriticalAlert(Event, tag="critical_alert", kw_only=True):
+    alert_type: str
+    message: str = ""
+    severity: str = "critical"
+    data: dict[str, Any] = {}
+
+
+class SessionStarted(Event, tag="session_started", kw_only=True):
+    universe: str | None = None
+    started_at: datetime
+    trigger_type: str | None = None
+
+
+class SessionStopped(Event, tag="session_stopped", kw_only=True):
+    stopped_at: datetime
+    reason: str | None = None
+
+
+class Health(Event, tag="health", kw_only=True):
+    status: str
+    issues: list[str] = []
+    ticks_per_second: float | None = None
+    bars_per_minute: float | None = None
+    processing_lag_ms: float | None = None
+    cpu_percent: float | None = None
+    memory_mb: float | None = None
+    memory_percent: float | None = None
+    active_symbols: int | None = None
+    stale_count: int = 0
+    stale_symbols: list[str] = []
+    connections_active: int | None = None
+    connections_failed: int | None = None
+    reconnections: int | None = None
+
+
+class Persistence(Event, tag="persistence", kw_only=True):
+    table: str | None = None
+    rows: int | None = None
+    duration_ms: float | None = None
+    details: dict[str, Any] = {}
+
+
+AnyEvent = Pattern | Indicator | IndicatorAlert | CriticalAlert | SessionStarted | SessionStopped | Health | Persistence
+
+# ---------------------------------------------------------------- wire shapes (input)
+
+Id = str | int | None
+
+
+class _PatternBody(msgspec.Struct):
+    pattern_type: str | None = None
+    pattern: str | None = None
+    pattern_name: str | None = None
+    symbol: str | None = None
+    confidence: float | None = None
+    timestamp: Stamp = None
+    detection_timestamp: Stamp = None
+    timeframe: str | None = None
+    tier: str | None = None
+    parameters: dict[str, Any] | None = None
+    levels: list[Any] | None = None
+    metadata: dict[str, Any] | None = None
+    expiration_date: Stamp = None
+
+
+class _PatternMsg(_PatternBody):
+    session_id: Id = None
+    detection: _PatternBody | None = None
+    pattern_data: _PatternBody | None = None
+
+
+class _IndicatorBody(msgspec.Struct):
+    indicator_type: str | None = None
+    indicator: str | None = None
+    indicator_name: str | None = None
+    symbol: str | None = None
+    timestamp: Stamp = None
+    values: dict[str, Any] | float | None = None
+    value: float | None = None
+    timeframe: str | None = None
+
+
+class _IndicatorMsg(_IndicatorBody):
+    session_id: Id = None
+    calculation: _IndicatorBody | None = None
+    indicator_data: _IndicatorBody | None = None
+
+
+class _AlertBody(msgspec.Struct):
+    alert_type: str | None = None
+    type: str | None = None
+    symbol: str | None = None
+    timestamp: Stamp = None
+    message: str | None = None
+    severity: str | None = None
+    data: dict[str, Any] | None = None
+
+
+class _AlertMsg(_AlertBody):
+    session_id: Id = None
+    alert: _AlertBody | None = None
+
+
+class _SessionBody(msgspec.Struct):
+    session_id: Id = None
+    symbol_universe_key: str | None = None
+    universe: str | None = None
+    start_time: Stamp = None
+    stop_time: Stamp = None
+    trigger_type: str | None = None
+    reason: str | None = None
+
+
+class _SessionMsg(_SessionBody):
+    timestamp: Stamp = None
+    data: _SessionBody | None = None
+
+
+class _Stale(msgspec.Struct):
+    count: int | None = None
+    symbols: list[str] | None = None
+
+
+class _HealthBody(msgspec.Struct):
+    session_id: Id = None
+    timestamp: Stamp = None
+    status: str | None = None
+    issues: list[str] | None = None
+    connection: dict[str, int | float | None] | None = None
+    data_flow: dict[str, int | float | None] | None = None
+    resources: dict[str, int | float | None] | None = None
+    active_symbols: int | None = None
+    stale_symbols: _Stale | list[str] | None = None
+
+
+class _HealthMsg(_HealthBody):
+    data: _HealthBody | None = None
+
+
+class _PersistenceMsg(msgspec.Struct):
+    session_id: Id = None
+    timestamp: Stamp = None
+    table: str | None = None
+    rows: int | None = None
+    duration_ms: float | None = None
+
+
+_DECODERS = {
+    cls: msgspec.json.Decoder(cls)
+    for cls in (_PatternMsg, _IndicatorMsg, _AlertMsg, _SessionMsg, _HealthMsg, _PersistenceMsg)
+}
+_ANY = msgspec.json.Decoder()
+
+# ---------------------------------------------------------------- helpers
+
+
+def _when(value: Stamp, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if type(value) is datetime:
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if not math.isfinite(value) or value < 0:
+        raise Rejected("bad_timestamp", f"{field}: not a usable epoch time: {value!r}")
+    if value > 1e11:  # milliseconds
+        value /= 1000.0
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise Rejected("bad_timestamp", f"{field}: out of range: {value!r}") from exc
+
+
+def _text(value: str | None, what: str) -> str:
+    if value is None:
+        raise Rejected(f"missing_{what}", f"missing {what.replace('_', ' ')}")
+    value = value.strip()
+    if not value:
+        raise Rejected(f"empty_{what}", f"empty {what.replace('_', ' ')}")
+    return value
+
+
+def _id(value: Id) -> str | None:
+    return None if value is None else str(value)
+
+
+def _finite(value: Any) -> bool:
+    return (type(value) is float and math.isfinite(value)) or type(value) is int
+
+
+def _load(cls: type, raw: bytes):
+    try:
+        return _DECODERS[cls].decode(raw)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        if text.startswith("Expected `object`"):
+            raise Rejected("not_object", f"not a JSON object: {text}") from None
+        where = text.rsplit("`$", 1)[-1] if "`$" in text else ""
+        if "confidence" in where:
+            raise Rejected("bad_confidence", f"confidence is not a number: {text}") from None
+        if "time" in where or "date" in where or "RFC3339" in text:
+            raise Rejected("bad_timestamp", f"unparsable timestamp: {text}") from None
+        raise Rejected("bad_field", text) from None
+    except msgspec.DecodeError as exc:
+        raise Rejected("not_json", f"not JSON: {exc}") from None
+    except RecursionError:
+        raise Rejected("too_deep", "nesting too deep") from None
+
+
+# ---------------------------------------------------------------- per channel
+
+
+def _pattern(msg: _PatternMsg, channel: str, received: float, detected_channel: bool) -> Pattern:
+    body = msg.detection or msg.pattern_data or msg
+    name = body.pattern_type or body.pattern or body.pattern_name
+    if name is None and body is not msg:
+        name = msg.pattern_type or msg.pattern or msg.pattern_name
+    symbol = _text(body.symbol if body.symbol is not None else msg.symbol, "symbol")
+    name = _text(name, "pattern_type")
+    confidence = body.confidence if body.confidence is not None else msg.confidence
+    if confidence is None:
+        raise Rejected("bad_confidence", "missing confidence")
+    if not (0.0 <= confidence <= 1.0) or not math.isfinite(confidence):
+        raise Rejected("bad_confidence", f"confidence {confidence!r} is outside [0, 1]")
+    ts = _when(msg.timestamp, "timestamp")
+    detected = _when(body.timestamp if body is not msg else None, "detection.timestamp") or _when(
+        body.detection_timestamp, "detection_timestamp"
+    )
+    stamp = ts or detected or datetime.fromtimestamp(received, UTC)
+    params = body.parameters if body.parameters is not None else (msg.parameters or {})
+    if body.levels is not None or body.metadata or body.expiration_date is not None:
+        params = dict(params)
+        if body.levels is not None:
+            params["levels"] = body.levels
+        if body.metadata:
+            params["metadata"] = body.metadata
+        expires = _when(body.expiration_date, "expiration_date")
+        if expires is not None:
+            params["expiration_date"] = expires.isoformat()
+    return Pattern(
+        channel=channel,
+        ts=stamp,
+        received=received,
+        session_id=_id(msg.session_id),
+        symbol=symbol,
+        pattern=name,
+        confidence=float(confidence),
+        detected_at=detected or stamp,
+        timeframe=body.timeframe or msg.timeframe or body.tier or msg.tier,
+        parameters=params,
+        high_confidence=detected_channel or confidence >= C.HIGH_CONFIDENCE,
+    )
+
+
+def _indicator(msg: _IndicatorMsg, channel: str, received: float) -> Indicator:
+    body = msg.calculation or msg.indicator_data or msg
+    symbol = _text(body.symbol if body.symbol is not None else msg.symbol, "symbol")
+    name = body.indicator_type or body.indicator or body.indicator_name
+    if name is None and body is not msg:
+        name = msg.indicator_type or msg.indicator or msg.indicator_name
+    name = _text(name, "indicator_type")
+    raw_values = body.values if body.values is not None else msg.values
+    if isinstance(raw_values, dict):
+        values = {k: float(v) for k, v in raw_values.items() if _finite(v)}
+    elif raw_values is not None:
+        values = {"value": float(raw_values)} if math.isfinite(raw_values) else {}
+    else:
+        single = body.value if body.value is not None else msg.value
+        values = {"value": float(single)} if single is not None and math.isfinite(single) else {}
+    if not values:
+        raise Rejected("missing_values", f"{name} for {symbol} has no numeric values")
+    ts = _when(msg.timestamp, "timestamp")
+    calculated = _when(body.timestamp, "calculation.timestamp") if body is not msg else None
+    stamp = ts or calculated or datetime.fromtimestamp(received, UTC)
+    return Indicator(
+        channel=channel,
+        ts=stamp,
+        received=received,
+        session_id=_id(msg.session_id),
+        symbol=symbol,
+        indicator=name,
+        values=values,
+        calculated_at=calculated or stamp,
+        timeframe=body.timeframe or msg.timeframe,
+    )
+
+
+def _alert_fields(msg: _AlertMsg) -> tuple[_AlertBody, str | None]:
+    body = msg.alert or msg
+    kind = body.alert_type or body.type or msg.alert_type or msg.type
+    return body, kind
+
+
+def _indicator_alert(msg: _AlertMsg, channel: str, received: float) -> IndicatorAlert:
+    body, kind = _alert_fields(msg)
+    symbol = _text(body.symbol if body.symbol is not None else msg.symbol, "symbol")
+    stamp = _when(body.timestamp or msg.timestamp, "timestamp") or datetime.fromtimestamp(received, UTC)
+    return IndicatorAlert(
+        channel=channel,
+        ts=stamp,
+        received=received,
+        session_id=_id(msg.session_id),
+        symbol=symbol,
+        alert_type=_text(kind, "alert_type"),
+        data=body.data or msg.data or {},
+    )
+
+
+def _critical(msg: _AlertMsg, channel: str, received: float) -> CriticalAlert:
+    body, kind = _alert_fields(msg)
+    stamp = _when(body.timestamp or msg.timestamp, "timestamp") or datetime.fromtimestamp(received, UTC)
+    return CriticalAlert(
+        channel=channel,
+        ts=stamp,
+        received=received,
+        session_id=_id(msg.session_id),
+        alert_type=_text(kind, "alert_type"),
+        message=(body.message or msg.message or "").strip(),
+        severity=(body.severity or msg.severity or "critical").strip() or "critical",
+        data=body.data or msg.data or {},
+    )
+
+
+def _session(msg: _SessionMsg, channel: str, received: float, started: bool):
+    body = msg.data or msg
+    session_id = _text(_id(body.session_id if body.session_id is not None else msg.session_id), "session_id")
+    ts = _when(msg.timestamp, "timestamp")
+    if started:
+        at = _when(body.start_time, "start_time") or ts or datetime.fromtimestamp(received, UTC)
+        return SessionStarted(
+            channel=channel,
+            ts=ts or at,
+            received=received,
+            session_id=session_id,
+            universe=body.symbol_universe_key or body.universe,
+            started_at=at,
+            trigger_type=body.trigger_type,
+        )
+    at = _when(body.stop_time, "stop_time") or ts or datetime.fromtimestamp(received, UTC)
+    return SessionStopped(
+        channel=channel, ts=ts or at, received=received, session_id=session_id, stopped_at=at, reason=body.reason
+    )
+
+
+def _num(d: dict | None, key: str) -> float | None:
+    if not d:
+        return None
+    v = d.get(key)
+    return float(v) if v is not None and _finite(v) else None
+
+
+def _int(d: dict | None, key: str) -> int | None:
+    v = _num(d, key)
+    return None if v is None else int(v)
+
+
+def _health(msg: _HealthMsg, channel: str, received: float) -> Health:
+    body = msg.data if msg.data is not None and msg.data.status is not None else msg
+    stale = body.stale_symbols
+    if isinstance(stale, list):
+        stale_symbols, stale_count = stale, len(stale)
+    elif stale is not None:
+        stale_symbols = stale.symbols or []
+        stale_count = stale.count if stale.count is not None else len(stale_symbols)
+    else:
+        stale_symbols, stale_count = [], 0
+    stamp = _when(msg.timestamp or body.timestamp, "timestamp") or datetime.fromtimestamp(received, UTC)
+    return Health(
+        channel=channel,
+        ts=stamp,
+        received=received,
+        session_id=_id(body.session_id if body.session_id is not None else msg.session_id),
+        status=_text(body.status or "unknown", "status"),
+        issues=body.issues or [],
+        ticks_per_second=_num(body.data_flow, "ticks_per_second"),
+        bars_per_minute=_num(body.data_flow, "bars_per_minute"),
+        processing_lag_ms=_num(body.data_flow, "processing_lag_ms"),
+        cpu_percent=_num(body.resources, "cpu_percent"),
+        memory_mb=_num(body.resources, "memory_mb"),
+        memory_percent=_num(body.resources, "memory_percent"),
+        active_symbols=body.active_symbols,
+        stale_count=stale_count,
+        stale_symbols=stale_symbols,
+        connections_active=_int(body.connection, "active"),
+        connections_failed=_int(body.connection, "failed"),
+        reconnections=_int(body.connection, "reconnections"),
+    )
+
+
+_PERSISTENCE_KNOWN = {"event", "timestamp", "session_id", "table", "rows", "duration_ms"}
+
+
+def _persistence(msg: _PersistenceMsg, raw: bytes, channel: str, received: float) -> Persistence:
+    details = _ANY.decode(raw)
+    details = {k: v for k, v in details.items() if k not in _PERSISTENCE_KNOWN}
+    stamp = _when(msg.timestamp, "timestamp") or datetime.fromtimestamp(received, UTC)
+    return Persistence(
+        channel=channel,
+        ts=stamp,
+        received=received,
+        session_id=_id(msg.session_id),
+        table=msg.table,
+        rows=msg.rows,
+        duration_ms=msg.duration_ms,
+        details=details,
+    )
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def decode(suffix: str | None, channel: str, raw: bytes, received: float) -> AnyEvent:
+    """One message from `channel` (whose suffix the caller resolved) as a typed event, or Rejected."""
+    if suffix is None:
+        raise Rejected("unknown_channel", f"unknown channel {channel!r}")
+    if len(raw) > C.MAX_PAYLOAD_BYTES:
+        raise Rejected("too_large", f"payload of {len(raw)} bytes is over the {C.MAX_PAYLOAD_BYTES}-byte limit")
+    if (raw.count(b"[") + raw.count(b"{")) > C.MAX_NESTING_DEPTH and _too_deep(raw):
+        raise Rejected("too_deep", f"nesting deeper than {C.MAX_NESTING_DEPTH}")
+    if suffix == C.PATTERNS_STREAMING or suffix == C.PATTERNS_DETECTED:
+        return _pattern(_load(_PatternMsg, raw), channel, received, suffix == C.PATTERNS_DETECTED)
+    if suffix == C.INDICATORS_STREAMING:
+        return _indicator(_load(_IndicatorMsg, raw), channel, received)
+    if suffix == C.ALERTS_INDICATORS:
+        return _indicator_alert(_load(_AlertMsg, raw), channel, received)
+    if suffix == C.ALERTS_CRITICAL:
+        return _critical(_load(_AlertMsg, raw), channel, received)
+    if suffix == C.HEALTH:
+        return _health(_load(_HealthMsg, raw), channel, received)
+    if suffix == C.SESSION_STARTED or suffix == C.SESSION_STOPPED:
+        return _session(_load(_SessionMsg, raw), channel, received, suffix == C.SESSION_STARTED)
+    if suffix == C.PERSISTENCE:
+        return _persistence(_load(_PersistenceMsg, raw), raw, channel, received)
+    raise Rejected("unknown_channel", f"unknown channel {channel!r}")
+
+
+def _too_deep(raw: bytes) -> bool:
+    """Bracket depth outside strings exceeds the limit (scanned only when brackets are many)."""
+    depth, in_str, escaped = 0, False, False
+    for b in raw:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif b == 92:  # backslash
+                escaped = True
+            elif b == 34:
+                in_str = False
+        elif b == 34:
+            in_str = True
+        elif b == 123 or b == 91:
+            depth += 1
+            if depth > C.MAX_NESTING_DEPTH:
+                return True
+        elif b == 125 or b == 93:
+            depth -= 1
+    return False
+
+
+to_json = msgspec.json.Encoder().encode
