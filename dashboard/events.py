@@ -240,6 +240,14 @@ def _text(value: str | None, what: str) -> str:
     return value
 
 
+def _first(*values: str | None) -> str | None:
+    """The first field a producer actually sent (an empty string counts as sent)."""
+    for v in values:
+        if v is not None:
+            return v
+    return None
+
+
 def _id(value: Id) -> str | None:
     return None if value is None else str(value)
 
@@ -265,6 +273,8 @@ def _load(cls: type, raw: bytes):
         raise Rejected("not_json", f"not JSON: {exc}") from None
     except RecursionError:
         raise Rejected("too_deep", "nesting too deep") from None
+    except UnicodeDecodeError as exc:
+        raise Rejected("not_json", f"not JSON: invalid UTF-8: {exc}") from None
 
 
 # ---------------------------------------------------------------- per channel
@@ -272,9 +282,9 @@ def _load(cls: type, raw: bytes):
 
 def _pattern(msg: _PatternMsg, channel: str, received: float, detected_channel: bool) -> Pattern:
     body = msg.detection or msg.pattern_data or msg
-    name = body.pattern_type or body.pattern or body.pattern_name
+    name = _first(body.pattern_type, body.pattern, body.pattern_name)
     if name is None and body is not msg:
-        name = msg.pattern_type or msg.pattern or msg.pattern_name
+        name = _first(msg.pattern_type, msg.pattern, msg.pattern_name)
     symbol = _text(body.symbol if body.symbol is not None else msg.symbol, "symbol")
     name = _text(name, "pattern_type")
     confidence = body.confidence if body.confidence is not None else msg.confidence
@@ -315,9 +325,9 @@ def _pattern(msg: _PatternMsg, channel: str, received: float, detected_channel: 
 def _indicator(msg: _IndicatorMsg, channel: str, received: float) -> Indicator:
     body = msg.calculation or msg.indicator_data or msg
     symbol = _text(body.symbol if body.symbol is not None else msg.symbol, "symbol")
-    name = body.indicator_type or body.indicator or body.indicator_name
+    name = _first(body.indicator_type, body.indicator, body.indicator_name)
     if name is None and body is not msg:
-        name = msg.indicator_type or msg.indicator or msg.indicator_name
+        name = _first(msg.indicator_type, msg.indicator, msg.indicator_name)
     name = _text(name, "indicator_type")
     raw_values = body.values if body.values is not None else msg.values
     if isinstance(raw_values, dict):
@@ -347,7 +357,7 @@ def _indicator(msg: _IndicatorMsg, channel: str, received: float) -> Indicator:
 
 def _alert_fields(msg: _AlertMsg) -> tuple[_AlertBody, str | None]:
     body = msg.alert or msg
-    kind = body.alert_type or body.type or msg.alert_type or msg.type
+    kind = _first(body.alert_type, body.type, msg.alert_type, msg.type)
     return body, kind
 
 

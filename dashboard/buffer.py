@@ -1,0 +1,360 @@
+"""The streaming buffer: batches, collapses and fans events out, accounting for every message.
+
+Every message received ends in exactly one of delivered, deduplicated, filtered, rejected,
+dropped (or is still pending): `received = delivered + deduplicated + filtered + rejected +
+dropped + pending` holds at every instant, so at rest the identity of DESIGN.md holds.
+Delivered means handed to the consumers; each consumer then counts what it read and what it
+lost by falling more than its capacity behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from . import constants as C
+from .events import AnyEvent, Indicator, IndicatorAlert, Pattern
+from .stats import KIND, RateWindow
+
+log = logging.getLogger(__name__)
+MODES = ("live", "with_filtered", "all")
+BUFFERED = (Pattern, Indicator, IndicatorAlert)  # the rest never waits for a flush
+
+
+class Consumer:
+    """One reader of the stream (a browser session, the recorder, `tail`), at its own pace.
+
+    mode "live": what the live view shows; "with_filtered": plus patterns under the confidence
+    threshold; "all": every decoded event before dedup and filtering (the recorder).
+    """
+
+    def __init__(self, name: str, mode: str, capacity: int, on_ready: Callable[[bool], None] | None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.name = name
+        self.mode = mode
+        self.capacity = capacity
+        self.on_ready = on_ready
+        self.delivered = 0  # events handed out by drain()
+        self.dropped = 0  # events lost by falling more than `capacity` behind
+        self.closed = False
+        self._queue: deque = deque()
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+
+    def _push(self, events: list, urgent: bool = False) -> None:
+        if not events or self.closed:
+            return
+        with self._lock:
+            self._queue.extend(events)
+            over = len(self._queue) - self.capacity
+            if over > 0:
+                for _ in range(over):
+                    self._queue.popleft()
+                self.dropped += over
+        self._ready.set()
+        if self.on_ready is not None:
+            try:
+                self.on_ready(urgent)
+            except Exception:  # a consumer's callback must never break the ingest
+                log.exception("on_ready callback of consumer %s failed", self.name)
+
+    def drain(self, limit: int | None = None) -> list[AnyEvent]:
+        """The events queued since the last drain, oldest first (at most `limit`)."""
+        with self._lock:
+            if limit is None or limit >= len(self._queue):
+                out = list(self._queue)
+                self._queue.clear()
+            else:
+                out = [self._queue.popleft() for _ in range(limit)]
+            if not self._queue:
+                self._ready.clear()
+            self.delivered += len(out)
+        return out
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until events are queued (or timeout); True when some are."""
+        return self._ready.wait(timeout)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def snapshot(self) -> dict:
+        return {"name": self.name, "mode": self.mode, "delivered": self.delivered,
+                "dropped": self.dropped, "queued": self.queued}
+
+
+@dataclass
+class Account:
+    """The fate of every message, with the breakdowns the status page shows."""
+
+    received: int = 0
+    delivered: int = 0
+    deduplicated: int = 0
+    filtered: int = 0
+    rejected: int = 0
+    dropped: int = 0
+    received_per_channel: Counter = field(default_factory=Counter)
+    deduplicated_by: Counter = field(default_factory=Counter)  # window, cross_channel, repeat, coalesced
+    rejected_by: Counter = field(default_factory=Counter)  # rejection code -> count
+
+
+class StreamingBuffer:
+    """Collects decoded events between flushes and fans each batch out to every consumer."""
+
+    def __init__(
+        self,
+        *,
+        interval: float = C.DEFAULT_BUFFER_INTERVAL_MS / 1000,
+        max_size: int = C.DEFAULT_MAX_BUFFER_SIZE,
+        min_confidence: float = C.DEFAULT_PATTERN_MIN_CONFIDENCE,
+        dedup_window: float = C.DEFAULT_DEDUP_WINDOW_MS / 1000,
+        enabled: bool = True,
+        pending_capacity: int = C.PENDING_CAPACITY,
+        consumer_capacity: int = C.CONSUMER_QUEUE_CAPACITY,
+    ):
+        self.interval = interval
+        self.max_size = max_size
+        self.min_confidence = min_confidence
+        self.dedup_window = dedup_window
+        self.enabled = enabled
+        self.pending_capacity = pending_capacity
+        self.consumer_capacity = consumer_capacity
+        self.account = Account()
+        self.rates = RateWindow()
+        self.flushes = 0
+        self.early_flushes = 0
+        self._lock = threading.RLock()
+        self._consumers: list[Consumer] = []
+        self._all_mode = False  # any consumer wants every decoded event
+        self._patterns: list[Pattern] = []
+        self._window: dict[tuple, tuple[int, float]] = {}  # (symbol, pattern) -> (index, arrival)
+        self._indicators: dict[tuple, Indicator] = {}
+        self._alerts: list[IndicatorAlert] = []
+        self._filtered: list[Pattern] = []
+        self._everything: list[AnyEvent] = []
+        self._seen: OrderedDict = OrderedDict()  # detection identity -> its pending Pattern or None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ------------------------------------------------------------ consumers
+
+    def register(self, name: str, *, mode: str = "live", capacity: int | None = None,
+                 on_ready: Callable[[bool], None] | None = None) -> Consumer:
+        """A new consumer that sees every event delivered from now on."""
+        consumer = Consumer(name, mode, capacity or self.consumer_capacity, on_ready)
+        with self._lock:
+            self._consumers.append(consumer)
+            self._all_mode = any(c.mode == "all" for c in self._consumers)
+        return consumer
+
+    def unregister(self, consumer: Consumer) -> None:
+        with self._lock:
+            consumer.closed = True
+            if consumer in self._consumers:
+                self._consumers.remove(consumer)
+            self._all_mode = any(c.mode == "all" for c in self._consumers)
+
+    @property
+    def consumers(self) -> list[Consumer]:
+        return list(self._consumers)
+
+    # ------------------------------------------------------------ ingest side
+
+    def take(self, events: Iterable[AnyEvent], *, received: Counter | dict | None = None,
+             rejected: Counter | dict | None = None, now: float | None = None) -> None:
+        """Account for messages read from Redis (`received` per channel, `rejected` per code)
+        and take their decoded events, all under one lock so the identity never wavers."""
+        now = time.monotonic() if now is None else now
+        urgent: list[AnyEvent] = []
+        with self._lock:
+            acc = self.account
+            if received:
+                acc.received_per_channel.update(received)
+                acc.received += sum(received.values())
+            if rejected:
+                acc.rejected_by.update(rejected)
+                acc.rejected += sum(rejected.values())
+            everything = self._everything if self._all_mode else None
+            wall = time.time()
+            counts = self.rates.bucket(wall)
+            last_seen = self.rates.last_seen
+            batches = []
+            for ev in events:
+                kind = type(ev)
+                counts[KIND[kind]] += 1
+                symbol = getattr(ev, "symbol", None)
+                if symbol is not None:
+                    last_seen[symbol] = wall
+                if kind not in BUFFERED:  # critical alerts and state events never wait for a flush
+                    urgent.append(ev)
+                    continue
+                if everything is not None:
+                    everything.append(ev)
+                if not self.enabled:
+                    if kind is Pattern:
+                        self._add_pattern(ev, now, acc)
+                    else:
+                        self._alerts.append(ev)
+                    continue
+                if self.pending >= self.pending_capacity:
+                    acc.dropped += 1  # overload beyond the documented capacity
+                    continue
+                if kind is Pattern:
+                    self._add_pattern(ev, now, acc)
+                    full = len(self._patterns) >= self.max_size or len(self._filtered) >= self.max_size
+                elif kind is Indicator:
+                    key = (ev.symbol, ev.indicator)
+                    if key in self._indicators:
+                        acc.deduplicated += 1
+                        acc.deduplicated_by["coalesced"] += 1
+                        del self._indicators[key]  # the latest moves to the end
+                    self._indicators[key] = ev
+                    full = len(self._indicators) >= self.max_size
+                else:
+                    self._alerts.append(ev)
+                    full = len(self._alerts) >= self.max_size
+                if full or len(self._everything) >= 4 * self.max_size:
+                    self.early_flushes += 1  # overflow handling: flush early, never drop
+                    batches.append(self._swap())
+            if not self.enabled:
+                batches.append(self._swap())
+            acc.delivered += len(urgent)
+        if urgent:
+            self._fan_out(urgent, [], urgent=True)
+        for batch in batches:
+            self._fan_out(*batch)
+
+    def add(self, event: AnyEvent, channel: str | None = None) -> None:
+        """Account for and take one decoded event (tests and simple producers)."""
+        self.take((event,), received={channel or event.channel: 1})
+
+    def reject(self, channel: str, code: str) -> None:
+        """Account for one message that did not decode."""
+        self.take((), received={channel: 1}, rejected={code: 1})
+
+    def _add_pattern(self, p: Pattern, now: float, acc: Account) -> None:
+        identity = (p.symbol, p.pattern, p.detected_at, p.timeframe)
+        seen = self._seen
+        first_channel = seen.get(identity)
+        if first_channel is not None:
+            acc.deduplicated += 1
+            acc.deduplicated_by["cross_channel" if first_channel != p.channel else "repeat"] += 1
+            slot = self._window.get((p.symbol, p.pattern))
+            if slot is not None and p.high_confidence:
+                pending = self._patterns[slot[0]]
+                if pending.detected_at == p.detected_at and pending.timeframe == p.timeframe:
+                    pending.high_confidence = True
+            return
+        seen[identity] = p.channel
+        if len(seen) > C.DETECTION_MEMORY:
+            seen.popitem(last=False)
+        if p.confidence < self.min_confidence:
+            acc.filtered += 1
+            self._filtered.append(p)
+            return
+        key = (p.symbol, p.pattern)
+        slot = self._window.get(key)
+        if slot is not None and now - slot[1] <= self.dedup_window:
+            self._patterns[slot[0]] = p  # keep the latest, in the earlier one's place
+            self._window[key] = (slot[0], now)
+            acc.deduplicated += 1
+            acc.deduplicated_by["window"] += 1
+        else:
+            self._window[key] = (len(self._patterns), now)
+            self._patterns.append(p)
+
+    # ------------------------------------------------------------ flushing
+
+    def flush(self) -> int:
+        """Deliver everything pending now; returns the number of live events delivered."""
+        with self._lock:
+            live, filtered, everything = self._swap()
+            self.flushes += 1
+        if live or filtered or everything:
+            self._fan_out(live, filtered, everything)
+        return len(live)
+
+    def _swap(self) -> tuple[list, list, list]:
+        """Take the pending events out (under the lock), counting them delivered."""
+        live: list[AnyEvent] = self._patterns
+        if self._indicators:
+            live.extend(self._indicators.values())
+        live.extend(self._alerts)
+        out = (live, self._filtered, self._everything)
+        self._patterns, self._window, self._indicators, self._alerts = [], {}, {}, []
+        self._filtered, self._everything = [], []
+        self.account.delivered += len(live)
+        return out
+
+    def _fan_out(self, live: list, filtered: list, everything: list | None = None,
+                 urgent: bool = False) -> None:
+        for c in list(self._consumers):
+            if c.mode == "live":
+                c._push(live, urgent)
+            elif c.mode == "with_filtered":
+                c._push(live + filtered if filtered else live, urgent)
+            elif urgent:
+                c._push(live, urgent)  # urgent events reach the recorder at once too
+            elif everything:
+                c._push(everything)
+
+    @property
+    def pending(self) -> int:
+        return len(self._patterns) + len(self._indicators) + len(self._alerts)
+
+    # ------------------------------------------------------------ the flusher thread
+
+    def start(self) -> None:
+        """Flush every `interval` seconds on a daemon thread until stop()."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="tickstock-flusher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.flush()
+
+    # ------------------------------------------------------------ statistics
+
+    def stats(self) -> dict:
+        """Accounting, rates and depth, as plain JSON-ready values."""
+        with self._lock:
+            acc = self.account
+            accepted = acc.received - acc.rejected
+            pending = self.pending
+            return {
+                "received": acc.received,
+                "delivered": acc.delivered,
+                "deduplicated": acc.deduplicated,
+                "filtered": acc.filtered,
+                "rejected": acc.rejected,
+                "dropped": acc.dropped,
+                "pending": pending,
+                "identity_holds": acc.received == acc.delivered + acc.deduplicated + acc.filtered
+                + acc.rejected + acc.dropped + pending,
+                "consumer_dropped": sum(c.dropped for c in self._consumers),
+                "received_per_channel": dict(acc.received_per_channel),
+                "deduplicated_by": dict(acc.deduplicated_by),
+                "rejected_by": dict(acc.rejected_by),
+                "dedup_rate": round(acc.deduplicated / accepted, 4) if accepted else 0.0,
+                "depth": pending + max((c.queued for c in self._consumers), default=0),
+                "flushes": self.flushes,
+                "early_flushes": self.early_flushes,
+                "consumers": [c.snapshot() for c in self._consumers],
+                **self.rates.snapshot(time.time()),
+            }

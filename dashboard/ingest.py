@@ -1,0 +1,128 @@
+"""The process's one ingest: subscriber → decode → buffer, plus session state and rejections.
+
+Created once per process (`Ingest.shared`) however many browser sessions there are; nothing
+starts until `start()`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+
+from .buffer import StreamingBuffer
+from .channels import Channels
+from .events import Health, Rejected, SessionStarted, SessionStopped, decode
+from .session import SessionTracker
+from .settings import Settings
+from .subscriber import Subscriber
+
+_STATE = (SessionStarted, SessionStopped, Health)
+REJECTION_LOG = 200  # most recent rejections kept for the page and /status
+EXCERPT_BYTES = 200
+
+
+class Ingest:
+    """Reads the TickStockPL channels on `redis_url` into a StreamingBuffer."""
+
+    _shared: Ingest | None = None
+    _shared_lock = threading.Lock()
+
+    def __init__(self, settings: Settings, redis_url: str,
+                 on_reject: Callable[[dict], None] | None = None):
+        self.settings = settings
+        self.redis_url = redis_url
+        self.channels = Channels(settings.channel_prefix)
+        self.buffer = StreamingBuffer(
+            interval=settings.buffer_interval,
+            max_size=settings.max_buffer_size,
+            min_confidence=settings.pattern_min_confidence,
+            dedup_window=settings.dedup_window,
+            enabled=settings.buffer_enabled,
+        )
+        self.session = SessionTracker(settings.health_check_interval_s)
+        self.rejections: deque[dict] = deque(maxlen=REJECTION_LOG)
+        self.on_reject = on_reject
+        self.started_at: float | None = None
+        self._routes: dict[bytes, tuple[str, str | None]] = {
+            name.encode(): (name, self.channels.suffix(name)) for name in self.channels.all
+        }
+        self.subscriber = Subscriber(redis_url, self.channels.all, self.handle)
+
+    @classmethod
+    def shared(cls, factory: Callable[[], Ingest]) -> Ingest:
+        """The process-wide ingest, made (and started) by `factory` on first use."""
+        with cls._shared_lock:
+            if cls._shared is None:
+                cls._shared = factory().start()
+            return cls._shared
+
+    @classmethod
+    def reset_shared(cls) -> None:
+        with cls._shared_lock:
+            if cls._shared is not None:
+                cls._shared.stop()
+            cls._shared = None
+
+    def start(self) -> Ingest:
+        self.started_at = time.time()
+        self.buffer.start()
+        if self.settings.streaming_enabled:
+            self.subscriber.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop reading, then flush what is pending so consumers get everything."""
+        self.subscriber.stop()
+        self.buffer.stop()
+
+    def handle(self, batch: list[tuple[bytes, bytes]]) -> None:
+        """Decode one chunk of (channel, payload) messages and hand it to the buffer."""
+        now = time.time()
+        routes = self._routes
+        received: Counter = Counter()
+        rejected: Counter = Counter()
+        events = []
+        append = events.append
+        for channel, raw in batch:
+            route = routes.get(channel)
+            if route is None:
+                route = (channel.decode("utf-8", "replace"), None)
+            received[route[0]] += 1
+            try:
+                ev = decode(route[1], route[0], raw, now)
+            except Rejected as exc:
+                rejected[exc.code] += 1
+                self._rejected(route[0], exc, raw, now)
+                continue
+            append(ev)
+            if type(ev) in _STATE:
+                self.session.update(ev)
+        self.buffer.take(events, received=received, rejected=rejected)
+
+    def _rejected(self, channel: str, exc: Rejected, raw: bytes, now: float) -> None:
+        entry = {
+            "at": now,
+            "channel": channel,
+            "code": exc.code,
+            "reason": exc.reason,
+            "excerpt": raw[:EXCERPT_BYTES].decode("utf-8", "replace"),
+        }
+        self.rejections.append(entry)
+        if self.on_reject is not None:
+            self.on_reject(entry)
+
+    def status(self) -> dict:
+        """Session, latest health, subscriber state and the buffer's accounting."""
+        sub = self.subscriber.snapshot()
+        redis_state = sub["state"] if self.settings.streaming_enabled else "disabled"
+        return {
+            "session": self.session.snapshot(redis_state=redis_state),
+            "subscriber": sub,
+            "buffer": self.buffer.stats(),
+            "rejections": list(self.rejections)[-20:],
+            "streaming_enabled": self.settings.streaming_enabled,
+            "channel_prefix": self.settings.channel_prefix,
+            "uptime_s": round(time.time() - self.started_at, 1) if self.started_at else 0.0,
+        }

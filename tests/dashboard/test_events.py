@@ -1,0 +1,163 @@
+"""Decoding: every wire example becomes a typed record; everything else is rejected with a reason."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from dashboard import events as E
+from dashboard.channels import Channels
+
+WIRE = Path(__file__).resolve().parents[3] / "shared" / "wire" / "tickstockpl-phase5.jsonl"
+CH = Channels()
+NOW = 1_750_000_000.0
+
+
+def wire_examples() -> list[dict]:
+    if not WIRE.exists():  # CI clones the repo with shared/ beside it
+        pytest.fail(f"wire examples not found at {WIRE}")
+    return [json.loads(line) for line in WIRE.read_text().splitlines() if line.strip()]
+
+
+def dec(channel: str, payload) -> E.AnyEvent:
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return E.decode(CH.suffix(channel), channel, raw, NOW)
+
+
+EXPECTED_KIND = {
+    CH.session_started: E.SessionStarted, CH.session_stopped: E.SessionStopped, CH.health: E.Health,
+    CH.patterns_streaming: E.Pattern, CH.patterns_detected: E.Pattern, CH.indicators: E.Indicator,
+    CH.alerts_indicators: E.IndicatorAlert, CH.alerts_critical: E.CriticalAlert, CH.persistence: E.Persistence,
+}
+
+
+@pytest.mark.parametrize("example", wire_examples(), ids=lambda e: e["note"][:60])
+def test_every_wire_example_decodes_to_its_typed_record(example):
+    ev = dec(example["channel"], example["payload"])
+    assert type(ev) is EXPECTED_KIND[example["channel"]]
+    assert ev.channel == example["channel"]
+    assert ev.ts.tzinfo is not None
+
+
+def test_pattern_variants_all_yield_symbol_pattern_and_confidence():
+    got = [(e.symbol, e.pattern, e.confidence) for e in
+           (dec(x["channel"], x["payload"]) for x in wire_examples()) if type(e) is E.Pattern]
+    assert got == [("AAPL", "Doji", 0.85), ("AAPL", "Doji", 0.85), ("TSLA", "Hammer", 0.72),
+                   ("NVDA", "HeadShoulders", 0.91), ("MSFT", "BreakoutDaily", 0.85)]
+
+
+def test_nested_detection_keeps_detection_time_apart_from_publish_time():
+    ev = dec(CH.patterns_streaming, wire_examples()[1]["payload"])
+    assert ev.detected_at == datetime(2025, 1, 24, 10, 15, tzinfo=UTC)
+    assert ev.ts == datetime(2025, 1, 24, 10, 15, 30, tzinfo=UTC)
+    assert ev.parameters == {"open": 150.0, "close": 150.05, "body_ratio": 0.0003}
+    assert ev.timeframe == "1min" and ev.high_confidence
+
+
+def test_older_event_type_variant_keeps_levels_and_uses_tier_as_timeframe():
+    ev = dec(CH.patterns_streaming, wire_examples()[5]["payload"])
+    assert ev.parameters["levels"] == [410.25, 412.75, 408.5]
+    assert ev.timeframe == "daily"
+    assert ev.detected_at == datetime(2025, 1, 24, 10, 18, tzinfo=UTC)
+
+
+def test_detected_channel_flags_high_confidence_even_below_threshold():
+    payload = {"symbol": "AAPL", "pattern": "Doji", "confidence": 0.5}
+    assert dec(CH.patterns_detected, payload).high_confidence
+    assert not dec(CH.patterns_streaming, payload).high_confidence
+
+
+def test_indicator_values_and_variants():
+    by_name = {e.indicator: e for e in (dec(x["channel"], x["payload"]) for x in wire_examples())
+               if type(e) is E.Indicator}
+    assert by_name["RSI"].values == {"value": 72.5}
+    assert by_name["MACD"].values == {"macd": 0.4312, "signal": 0.3921, "histogram": 0.0391}
+    assert by_name["BollingerBands"].symbol == "TSLA"
+    flat = dec(CH.indicators, {"indicator": "SMA", "symbol": "X", "value": 10})
+    assert flat.values == {"value": 10.0}
+
+
+def test_health_fields_are_flattened():
+    ev = dec(CH.health, wire_examples()[12]["payload"])
+    assert (ev.status, ev.processing_lag_ms, ev.cpu_percent, ev.stale_count) == ("degraded", 730.0, 91.0, 7)
+    assert ev.stale_symbols[:2] == ["BAC", "JPM"] and ev.reconnections == 2
+
+
+def test_persistence_keeps_unknown_fields_as_details():
+    ev = dec(CH.persistence, {"event": "persistence_batch", "table": "t", "rows": 3, "extra": {"a": 1}})
+    assert (ev.table, ev.rows, ev.details) == ("t", 3, {"extra": {"a": 1}})
+
+
+def test_epoch_and_naive_timestamps_are_read_as_utc():
+    ev = dec(CH.patterns_streaming, {"symbol": "A", "pattern": "P", "confidence": 0.9, "timestamp": 1737713700})
+    assert ev.ts == datetime(2025, 1, 24, 10, 15, tzinfo=UTC)
+    ms = dec(CH.patterns_streaming, {"symbol": "A", "pattern": "P", "confidence": 0.9, "timestamp": 1737713700000})
+    assert ms.ts == ev.ts
+    naive = dec(CH.alerts_critical, {"type": "X", "message": "m", "timestamp": "2025-01-24T10:15:00"})
+    assert naive.ts == ev.ts
+
+
+PATTERN = CH.patterns_streaming
+OK = {"symbol": "AAPL", "pattern_type": "Doji", "confidence": 0.8}
+DEEP = b'{"symbol":"A","pattern":"P","confidence":0.9,"parameters":{"x":' + b"[" * 200 + b"]" * 200 + b"}}"
+MALFORMED = [
+    ("not json", PATTERN, b"not json", "not_json"),
+    ("empty message", PATTERN, b"", "not_json"),
+    ("truncated json", PATTERN, b'{"symbol": "AAPL", ', "not_json"),
+    ("invalid utf-8", PATTERN, b'{"symbol": "\xff\xfe"}', "not_json"),
+    ("NaN literal", PATTERN, b'{"symbol":"A","pattern":"P","confidence":NaN}', "not_json"),
+    ("array", PATTERN, b"[1, 2, 3]", "not_object"),
+    ("string", PATTERN, b'"hello"', "not_object"),
+    ("null", PATTERN, b"null", "not_object"),
+    ("missing symbol", PATTERN, {"pattern_type": "Doji", "confidence": 0.8}, "missing_symbol"),
+    ("empty symbol", PATTERN, {**OK, "symbol": "   "}, "empty_symbol"),
+    ("symbol number", PATTERN, {**OK, "symbol": 123}, "bad_field"),
+    ("missing pattern", PATTERN, {"symbol": "AAPL", "confidence": 0.8}, "missing_pattern_type"),
+    ("empty pattern", PATTERN, {**OK, "pattern_type": ""}, "empty_pattern_type"),
+    ("confidence text", PATTERN, {**OK, "confidence": "0.9"}, "bad_confidence"),
+    ("confidence bool", PATTERN, {**OK, "confidence": True}, "bad_confidence"),
+    ("confidence above 1", PATTERN, {**OK, "confidence": 1.5}, "bad_confidence"),
+    ("confidence negative", PATTERN, {**OK, "confidence": -0.01}, "bad_confidence"),
+    ("confidence missing", PATTERN, {"symbol": "AAPL", "pattern": "Doji"}, "bad_confidence"),
+    ("confidence huge", PATTERN, b'{"symbol":"A","pattern":"P","confidence":1e999}', "bad_confidence"),
+    ("nested confidence text", PATTERN, {"detection": {**OK, "confidence": "high"}}, "bad_confidence"),
+    ("bad timestamp", PATTERN, {**OK, "timestamp": "yesterday"}, "bad_timestamp"),
+    ("timestamp object", PATTERN, {**OK, "timestamp": {"t": 1}}, "bad_timestamp"),
+    ("negative epoch", PATTERN, {**OK, "timestamp": -5}, "bad_timestamp"),
+    ("bad nested timestamp", PATTERN, {"detection": {**OK, "timestamp": "2025-13-45T99:00:00Z"}}, "bad_timestamp"),
+    ("too large", PATTERN, {**OK, "parameters": {"blob": "x" * 70_000}}, "too_large"),
+    ("too deep", PATTERN, DEEP, "too_deep"),
+    ("indicator without values", CH.indicators, {"indicator_type": "RSI", "symbol": "A"}, "missing_values"),
+    ("indicator without type", CH.indicators, {"symbol": "A", "values": {"value": 1}}, "missing_indicator_type"),
+    ("indicator values text", CH.indicators, {"indicator": "RSI", "symbol": "A", "values": {"value": "x"}}, "missing_values"),
+    ("alert without type", CH.alerts_indicators, {"symbol": "A", "data": {}}, "missing_alert_type"),
+    ("alert without symbol", CH.alerts_indicators, {"alert_type": "RSI_OVERBOUGHT"}, "missing_symbol"),
+    ("critical without type", CH.alerts_critical, {"message": "m", "severity": "critical"}, "missing_alert_type"),
+    ("session without id", CH.session_started, {"event": "session_started", "data": {}}, "missing_session_id"),
+    ("unknown channel", "tickstock:nope", OK, "unknown_channel"),
+    ("foreign prefix", "other:patterns:streaming", OK, "unknown_channel"),
+]
+
+
+@pytest.mark.parametrize(("channel", "payload", "code"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
+def test_malformed_messages_are_rejected_with_a_reason(channel, payload, code):
+    with pytest.raises(E.Rejected) as info:
+        dec(channel, payload)
+    assert info.value.code == code
+    assert info.value.reason
+
+
+def test_hostile_strings_survive_decoding_unchanged():
+    evil = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+    ev = dec(PATTERN, {**OK, "symbol": evil, "pattern_type": evil})
+    assert ev.symbol == evil and ev.pattern == evil
+
+
+def test_json_output_round_trips():
+    ev = dec(PATTERN, OK)
+    back = json.loads(E.to_json(ev))
+    assert back["kind"] == "pattern" and back["symbol"] == "AAPL" and math.isclose(back["confidence"], 0.8)
