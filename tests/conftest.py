@@ -1,0 +1,89 @@
+"""Shared fixtures: real Redis, PostgreSQL and Chromium, each test in its own private space.
+
+The system's services when TEST_REDIS_URL / TEST_DATABASE_URL are set (CI), otherwise
+embedded ones started for the session. Never mocks.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+
+from dashboard.services import EmbeddedPostgres, EmbeddedRedis
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """TEST_REDIS_URL, or an embedded Redis shared by the session."""
+    if url := os.environ.get("TEST_REDIS_URL"):
+        yield url
+        return
+    with EmbeddedRedis() as server:
+        yield server.url
+
+
+@pytest.fixture
+def channel_prefix() -> str:
+    """A channel prefix no other test uses (pub/sub ignores database numbers)."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client on the session's Redis, closed after the test."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[EmbeddedRedis]:
+    """A Redis of this test's own, free to be restarted, killed or reconfigured."""
+    with EmbeddedRedis() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """TEST_DATABASE_URL, or an embedded PostgreSQL shared by the session."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+        return
+    with EmbeddedPostgres() as server:
+        yield server.url
+
+
+@pytest.fixture
+def private_database_url(database_url: str) -> Iterator[str]:
+    """A fresh database of this test's own on the session's server, dropped afterwards."""
+    name = f"tickstock_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield sa.make_url(database_url).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"),
+                {"name": name},
+            )
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's headless-capable Chromium (CHROMIUM_PATH overrides); its absence fails the run."""
+    path = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    if not Path(path).is_file():
+        pytest.fail(f"Chromium not found at {path}: run `apt-get install chromium` "
+                    "or set CHROMIUM_PATH", pytrace=False)
+    return path
