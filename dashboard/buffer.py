@@ -117,6 +117,7 @@ class StreamingBuffer:
         enabled: bool = True,
         pending_capacity: int = C.PENDING_CAPACITY,
         consumer_capacity: int = C.CONSUMER_QUEUE_CAPACITY,
+        recent: int = 0,
     ):
         self.interval = interval
         self.max_size = max_size
@@ -130,6 +131,8 @@ class StreamingBuffer:
         self.flushes = 0
         self.early_flushes = 0
         self._lock = threading.RLock()
+        self._fan_lock = threading.RLock()  # fan-out and registration: no event missed or doubled
+        self._recent: deque = deque(maxlen=recent)  # the last delivered live events, for new sessions
         self._consumers: list[Consumer] = []
         self._all_mode = False  # any consumer wants every decoded event
         self._patterns: list[Pattern] = []
@@ -145,10 +148,14 @@ class StreamingBuffer:
     # ------------------------------------------------------------ consumers
 
     def register(self, name: str, *, mode: str = "live", capacity: int | None = None,
-                 on_ready: Callable[[bool], None] | None = None) -> Consumer:
-        """A new consumer that sees every event delivered from now on."""
+                 on_ready: Callable[[bool], None] | None = None, replay: bool = False) -> Consumer:
+        """A new consumer that sees every event delivered from now on (and, with `replay`, the
+        most recent ones delivered before, so a page opened mid-session is not empty)."""
         consumer = Consumer(name, mode, capacity or self.consumer_capacity, on_ready)
-        with self._lock:
+        with self._fan_lock, self._lock:
+            if replay and self._recent:
+                consumer._queue.extend(self._recent)
+                consumer._ready.set()
             self._consumers.append(consumer)
             self._all_mode = any(c.mode == "all" for c in self._consumers)
         return consumer
@@ -294,15 +301,22 @@ class StreamingBuffer:
 
     def _fan_out(self, live: list, filtered: list, everything: list | None = None,
                  urgent: bool = False) -> None:
-        for c in list(self._consumers):
-            if c.mode == "live":
-                c._push(live, urgent)
-            elif c.mode == "with_filtered":
-                c._push(live + filtered if filtered else live, urgent)
-            elif urgent:
-                c._push(live, urgent)  # urgent events reach the recorder at once too
-            elif everything:
-                c._push(everything)
+        with self._fan_lock:
+            if self._recent.maxlen:
+                self._recent.extend(live)
+            for c in list(self._consumers):
+                self._push_to(c, live, filtered, everything, urgent)
+
+    @staticmethod
+    def _push_to(c: Consumer, live: list, filtered: list, everything: list | None, urgent: bool) -> None:
+        if c.mode == "live":
+            c._push(live, urgent)
+        elif c.mode == "with_filtered":
+            c._push(live + filtered if filtered else live, urgent)
+        elif urgent:
+            c._push(live, urgent)  # urgent events reach the recorder at once too
+        elif everything:
+            c._push(everything)
 
     @property
     def pending(self) -> int:

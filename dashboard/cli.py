@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import signal
 import sys
 import threading
@@ -104,6 +105,102 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+def _auth_kwargs(args: argparse.Namespace) -> dict:
+    """Panel's authentication options, passed through as given."""
+    keys = ("basic_auth", "cookie_secret", "oauth_provider", "oauth_key", "oauth_secret",
+            "oauth_redirect_uri", "oauth_encryption_key", "oauth_jwt_user", "oauth_expiry")
+    kwargs = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if getattr(args, "oauth_extra_params", None):
+        try:
+            kwargs["oauth_extra_params"] = json.loads(args.oauth_extra_params)
+        except json.JSONDecodeError as exc:
+            raise CLIError(f"--oauth-extra-params: not JSON: {exc}") from exc
+    if ("basic_auth" in kwargs or "oauth_provider" in kwargs) and "cookie_secret" not in kwargs:
+        import secrets
+        kwargs["cookie_secret"] = secrets.token_hex(32)
+    return kwargs
+
+
+def _serve_page(args: argparse.Namespace, stop: threading.Event, on_ready=None) -> None:
+    """Serve /streaming and the REST routes until `stop` is set (SIGINT/SIGTERM)."""
+    import panel as pn
+
+    from .app import create_page
+    from .routes import ROUTES
+
+    origins = [f"{args.address}:{args.port}", f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
+    server = pn.serve({"streaming": create_page}, port=args.port, address=args.address, show=False,
+                      start=False, title="TickStock Live", extra_patterns=list(ROUTES),
+                      websocket_origin=origins, **_auth_kwargs(args))
+    loop = server.io_loop
+
+    def watch() -> None:
+        stop.wait()
+        loop.add_callback(loop.stop)
+
+    threading.Thread(target=watch, name="tickstock-stop", daemon=True).start()
+    server.start()
+    if on_ready is not None:
+        on_ready(f"http://{args.address}:{args.port}/streaming")
+    try:
+        loop.start()
+    finally:
+        server.stop()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from . import runtime
+
+    settings = _settings(args)
+    if args.redis_url:
+        settings.redis_url = args.redis_url
+    runtime.get_ingest(settings)
+    stop = _stop_on_signals()
+    try:
+        _serve_page(args, stop, on_ready=lambda url: print(f"TickStock Live at {url}", flush=True))
+    finally:
+        runtime.shutdown()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Embedded Redis and PostgreSQL, the simulator in the background, the dashboard."""
+    from . import runtime
+    from .services import database_url_or_embedded, redis_url_or_embedded
+    from .simulator import simulate
+
+    settings = _settings(args)
+    stop = _stop_on_signals()
+    with contextlib.ExitStack() as stack:
+        print("starting embedded Redis and PostgreSQL ...", flush=True)
+        redis_url = redis_url_or_embedded(settings.redis_url, stack)
+        database_url = database_url_or_embedded(settings.database_url, stack)
+        settings.redis_url, settings.database_url = redis_url, database_url
+        print(f"  Redis      {redis_url}\n  PostgreSQL {database_url}", flush=True)
+        ingest = runtime.get_ingest(settings)
+        ingest.subscriber.wait_subscribed(10)
+        sim_stop = threading.Event()
+
+        def simulator() -> None:
+            while not sim_stop.is_set():  # one simulated session after another
+                simulate(redis_url, rate=args.rate, duration=args.session_length, mode=None, seed=args.seed,
+                         prefix=settings.channel_prefix, health_interval=args.health_interval,
+                         stop_event=sim_stop)
+                args.seed += 1
+
+        sim = threading.Thread(target=simulator, name="tickstock-simulator", daemon=True)
+        sim.start()
+        try:
+            _serve_page(args, stop, on_ready=lambda url: print(
+                f"TickStock Live demo at {url}  (simulator at {args.rate:g} events/s; Ctrl-C stops)", flush=True))
+        finally:
+            sim_stop.set()
+            sim.join(10)
+            runtime.shutdown()
+    print("stopped: simulator, dashboard, Redis and PostgreSQL", flush=True)
+    return 0
+
+
 # ------------------------------------------------------------------ parser
 
 
@@ -135,12 +232,43 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--quiet", action="store_true", help="no per-event output, only the final accounting")
     tl.add_argument("--json", action="store_true", help="JSON lines (the default; kept for scripts)")
     tl.set_defaults(func=cmd_tail)
+
+    def server_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--port", type=int, default=5006, help="HTTP port (default 5006)")
+        p.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+        p.add_argument("--basic-auth", help="a password, or a JSON file of user: password (Panel's --basic-auth)")
+        p.add_argument("--cookie-secret", help="secret for signed cookies (generated when auth is on)")
+        p.add_argument("--oauth-provider", help="Panel OAuth provider: github, google, azure, okta, auth0, generic, ...")
+        p.add_argument("--oauth-key", help="OAuth client id")
+        p.add_argument("--oauth-secret", help="OAuth client secret")
+        p.add_argument("--oauth-redirect-uri", help="OAuth redirect URI")
+        p.add_argument("--oauth-extra-params", help="OAuth extra parameters as JSON")
+        p.add_argument("--oauth-encryption-key", help="key to encrypt OAuth tokens in cookies")
+        p.add_argument("--oauth-jwt-user", help="JWT claim naming the user")
+        p.add_argument("--oauth-expiry", type=int, help="days an OAuth login lasts")
+
+    sv = sub.add_parser("serve", help="serve the dashboard against $REDIS_URL / $DATABASE_URL")
+    redis_flags(sv)
+    server_flags(sv)
+    sv.set_defaults(func=cmd_serve)
+
+    dm = sub.add_parser("demo", help="everything on one machine: embedded services, simulator, dashboard")
+    dm.add_argument("--prefix", help=argparse.SUPPRESS)
+    server_flags(dm)
+    dm.add_argument("--rate", type=_positive(float), default=20.0, help="simulated events per second (default 20)")
+    dm.add_argument("--seed", type=int, default=42, help="simulator seed (default 42)")
+    dm.add_argument("--session-length", type=_positive(float), default=600.0,
+                    help="seconds per simulated session before the next starts (default 600)")
+    dm.add_argument("--health-interval", type=_positive(float), default=10.0,
+                    help="seconds between simulated health events (default 10)")
+    dm.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except (CLIError, SettingsError) as exc:

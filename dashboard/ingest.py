@@ -21,6 +21,7 @@ from .subscriber import Subscriber
 _STATE = (SessionStarted, SessionStopped, Health)
 REJECTION_LOG = 200  # most recent rejections kept for the page and /status
 EXCERPT_BYTES = 200
+RECENT_FACTOR = 3  # a new session starts with up to this many times STREAMING_MAX_HISTORY_SIZE events
 
 
 class Ingest:
@@ -40,6 +41,7 @@ class Ingest:
             min_confidence=settings.pattern_min_confidence,
             dedup_window=settings.dedup_window,
             enabled=settings.buffer_enabled,
+            recent=RECENT_FACTOR * settings.max_history_size,
         )
         self.session = SessionTracker(settings.health_check_interval_s)
         self.rejections: deque[dict] = deque(maxlen=REJECTION_LOG)

@@ -62,3 +62,14 @@ class RateWindow:
             "events_per_s_by_type": per_type,
             "active_symbols": len(self.last_seen),
         }
+
+    def counts_at(self, second: int) -> dict[str, int]:
+        """The per-kind counts of one whole second (empty when nothing arrived then)."""
+        if second == self._second:
+            return dict(self._current)
+        for s, c in reversed(self._history):
+            if s == second:
+                return dict(c)
+            if s < second:
+                break
+        return {}
