@@ -256,6 +256,22 @@ def _finite(value: Any) -> bool:
     return (type(value) is float and math.isfinite(value)) or type(value) is int
 
 
+def _shallow(obj: dict | list | None, what: str) -> None:
+    """Reject free-form JSON (parameters, data) nested deeper than MAX_NESTING_DEPTH."""
+    if not obj:
+        return
+    values = obj.values() if type(obj) is dict else obj
+    if not any(type(v) is dict or type(v) is list for v in values):
+        return
+    stack, limit = [(obj, 1)], C.MAX_NESTING_DEPTH
+    while stack:
+        item, level = stack.pop()
+        if level > limit:
+            raise Rejected("too_deep", f"{what} nested deeper than {limit} levels")
+        children = item.values() if type(item) is dict else item
+        stack.extend((v, level + 1) for v in children if type(v) is dict or type(v) is list)
+
+
 def _load(cls: type, raw: bytes):
     try:
         return _DECODERS[cls].decode(raw)
@@ -298,6 +314,9 @@ def _pattern(msg: _PatternMsg, channel: str, received: float, detected_channel: 
     )
     stamp = ts or detected or datetime.fromtimestamp(received, UTC)
     params = body.parameters if body.parameters is not None else (msg.parameters or {})
+    _shallow(params, "parameters")
+    _shallow(body.levels, "levels")
+    _shallow(body.metadata, "metadata")
     if body.levels is not None or body.metadata or body.expiration_date is not None:
         params = dict(params)
         if body.levels is not None:
@@ -331,7 +350,9 @@ def _indicator(msg: _IndicatorMsg, channel: str, received: float) -> Indicator:
     name = _text(name, "indicator_type")
     raw_values = body.values if body.values is not None else msg.values
     if isinstance(raw_values, dict):
-        values = {k: float(v) for k, v in raw_values.items() if _finite(v)}
+        values = {k: float(v) for k, v in raw_values.items() if type(v) is float or type(v) is int}
+        if values and not math.isfinite(sum(values.values())):
+            values = {k: v for k, v in values.items() if math.isfinite(v)}
     elif raw_values is not None:
         values = {"value": float(raw_values)} if math.isfinite(raw_values) else {}
     else:
@@ -358,6 +379,7 @@ def _indicator(msg: _IndicatorMsg, channel: str, received: float) -> Indicator:
 def _alert_fields(msg: _AlertMsg) -> tuple[_AlertBody, str | None]:
     body = msg.alert or msg
     kind = _first(body.alert_type, body.type, msg.alert_type, msg.type)
+    _shallow(body.data or msg.data, "data")
     return body, kind
 
 
@@ -463,6 +485,7 @@ _PERSISTENCE_KNOWN = {"event", "timestamp", "session_id", "table", "rows", "dura
 def _persistence(msg: _PersistenceMsg, raw: bytes, channel: str, received: float) -> Persistence:
     details = _ANY.decode(raw)
     details = {k: v for k, v in details.items() if k not in _PERSISTENCE_KNOWN}
+    _shallow(details, "persistence details")
     stamp = _when(msg.timestamp, "timestamp") or datetime.fromtimestamp(received, UTC)
     return Persistence(
         channel=channel,
@@ -485,8 +508,6 @@ def decode(suffix: str | None, channel: str, raw: bytes, received: float) -> Any
         raise Rejected("unknown_channel", f"unknown channel {channel!r}")
     if len(raw) > C.MAX_PAYLOAD_BYTES:
         raise Rejected("too_large", f"payload of {len(raw)} bytes is over the {C.MAX_PAYLOAD_BYTES}-byte limit")
-    if (raw.count(b"[") + raw.count(b"{")) > C.MAX_NESTING_DEPTH and _too_deep(raw):
-        raise Rejected("too_deep", f"nesting deeper than {C.MAX_NESTING_DEPTH}")
     if suffix == C.PATTERNS_STREAMING or suffix == C.PATTERNS_DETECTED:
         return _pattern(_load(_PatternMsg, raw), channel, received, suffix == C.PATTERNS_DETECTED)
     if suffix == C.INDICATORS_STREAMING:
@@ -502,28 +523,6 @@ def decode(suffix: str | None, channel: str, raw: bytes, received: float) -> Any
     if suffix == C.PERSISTENCE:
         return _persistence(_load(_PersistenceMsg, raw), raw, channel, received)
     raise Rejected("unknown_channel", f"unknown channel {channel!r}")
-
-
-def _too_deep(raw: bytes) -> bool:
-    """Bracket depth outside strings exceeds the limit (scanned only when brackets are many)."""
-    depth, in_str, escaped = 0, False, False
-    for b in raw:
-        if in_str:
-            if escaped:
-                escaped = False
-            elif b == 92:  # backslash
-                escaped = True
-            elif b == 34:
-                in_str = False
-        elif b == 34:
-            in_str = True
-        elif b == 123 or b == 91:
-            depth += 1
-            if depth > C.MAX_NESTING_DEPTH:
-                return True
-        elif b == 125 or b == 93:
-            depth -= 1
-    return False
 
 
 to_json = msgspec.json.Encoder().encode

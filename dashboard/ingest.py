@@ -79,28 +79,32 @@ class Ingest:
         self.subscriber.stop()
         self.buffer.stop()
 
-    def handle(self, batch: list[tuple[bytes, bytes]]) -> None:
-        """Decode one chunk of (channel, payload) messages and hand it to the buffer."""
+    def handle(self, replies: list) -> None:
+        """Decode one read's [b"message", channel, payload] replies and hand them to the buffer."""
         now = time.time()
         routes = self._routes
-        received: Counter = Counter()
+        received: dict[str, int] = {}
         rejected: Counter = Counter()
         events = []
         append = events.append
-        for channel, raw in batch:
-            route = routes.get(channel)
+        state = self.session.update
+        for reply in replies:
+            if type(reply) is not list or reply[0] != b"message":
+                continue  # a pong or a late confirmation
+            route = routes.get(reply[1])
             if route is None:
-                route = (channel.decode("utf-8", "replace"), None)
-            received[route[0]] += 1
+                route = (reply[1].decode("utf-8", "replace"), None)
+            name = route[0]
+            received[name] = received.get(name, 0) + 1
             try:
-                ev = decode(route[1], route[0], raw, now)
+                ev = decode(route[1], name, reply[2], now)
             except Rejected as exc:
                 rejected[exc.code] += 1
-                self._rejected(route[0], exc, raw, now)
+                self._rejected(name, exc, reply[2], now)
                 continue
             append(ev)
             if type(ev) in _STATE:
-                self.session.update(ev)
+                state(ev)
         self.buffer.take(events, received=received, rejected=rejected)
 
     def _rejected(self, channel: str, exc: Rejected, raw: bytes, now: float) -> None:

@@ -25,8 +25,7 @@ from . import constants as C
 
 log = logging.getLogger(__name__)
 
-_ARRAYS = (list, getattr(hiredis, "PushNotification", list))  # RESP2 arrays, RESP3 pushes
-Handler = Callable[[list[tuple[bytes, bytes]]], None]
+Handler = Callable[[list], None]  # gets replies: [b"message", channel, payload] lists, and others to skip
 
 
 class LinkLost(ConnectionError):
@@ -51,7 +50,8 @@ class Subscriber:
         self.disconnected_s = 0.0
         self.last_error: str | None = None
         self.last_message_at: dict[str, float] = {}  # channel -> epoch seconds
-        self.messages = 0
+        self.messages = 0  # replies read since start (messages, and the odd pong)
+        self.last_batch_at: float | None = None  # monotonic time of the latest read
         self._down_since: float | None = None
         self._stop = threading.Event()
         self._subscribed = threading.Event()
@@ -129,7 +129,7 @@ class Subscriber:
     def _connect(self) -> socket.socket:
         pool = redis.ConnectionPool.from_url(
             self.url, socket_connect_timeout=self.connect_timeout, socket_timeout=self.connect_timeout,
-            socket_keepalive=True,
+            socket_keepalive=True, protocol=2,  # RESP2: messages arrive as plain lists
         )
         conn = pool.make_connection()
         conn.connect()
@@ -164,27 +164,31 @@ class Subscriber:
                 raise LinkLost("connection closed by Redis")
             last_rx, ping_sent = now, None
             reader.feed(data)
-            batch: list[tuple[bytes, bytes]] = []
-            append = batch.append
-            while (reply := reader.gets()) is not False:
-                if type(reply) in _ARRAYS and len(reply) == 3:
-                    head = reply[0]
-                    if head == b"message":
-                        append((reply[1], reply[2]))
-                        continue
-                    if head == b"subscribe":
-                        pending_subs -= 1
-                        if pending_subs == 0:
-                            self._on_subscribed()
-                        continue
-                if isinstance(reply, hiredis.ReplyError):
-                    raise LinkLost(f"Redis error: {reply}")
-            if batch:
-                self.messages += len(batch)
+            replies = list(iter(reader.gets, False))  # parsed in C, one list per reply
+            if pending_subs:
+                pending_subs = self._confirm(replies, pending_subs)
+            if replies:
+                self.messages += len(replies)
+                self.last_batch_at = now
                 wall = time.time()
-                for channel in {c for c, _ in batch}:
+                for channel in {r[1] for r in replies if type(r) is list}:
                     last_at[channel.decode("utf-8", "replace")] = wall
-                handler(batch)
+                handler(replies)
+
+    def _confirm(self, replies: list, pending: int) -> int:
+        """Take subscribe confirmations (and errors) out of `replies`; returns those still awaited."""
+        kept = []
+        for reply in replies:
+            if isinstance(reply, hiredis.ReplyError):
+                raise LinkLost(f"Redis error: {reply}")
+            if type(reply) is list and reply and reply[0] == b"subscribe":
+                pending -= 1
+                if pending == 0:
+                    self._on_subscribed()
+            else:
+                kept.append(reply)
+        replies[:] = kept
+        return pending
 
     def _on_subscribed(self) -> None:
         if self._down_since is not None:

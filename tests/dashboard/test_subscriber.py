@@ -22,7 +22,7 @@ class Collector:
     def __call__(self, batch):
         self.gate.wait(30)
         with self.lock:
-            self.messages.extend(batch)
+            self.messages.extend((r[1], r[2]) for r in batch if type(r) is list and r[0] == b"message")
 
     def payloads(self, channel: bytes) -> list[bytes]:
         with self.lock:

@@ -1,0 +1,25 @@
+"""The servable page: `panel serve dashboard/app.py --plugins dashboard.routes` (or `tickstock serve`)."""
+
+from __future__ import annotations
+
+import panel as pn
+
+from dashboard.runtime import get_ingest
+from dashboard.views.live import LiveDashboard
+
+TITLE = "TickStock Live"
+
+
+def create_page() -> pn.viewable.Viewable:
+    """One browser session's page, fed by the process's shared ingest; released on close."""
+    pn.extension(notifications=True)
+    dashboard = LiveDashboard(get_ingest()).start()
+    pn.state.on_session_destroyed(lambda context: dashboard.close())
+    return pn.Column(
+        pn.pane.HTML(f"<h2 style='margin:4px 0'>{TITLE} <small style='color:#718096'>streaming</small></h2>"),
+        dashboard, sizing_mode="stretch_width",
+    )
+
+
+if pn.state.served:
+    create_page().servable(title=TITLE)

@@ -1,0 +1,31 @@
+"""The process's shared pieces, made on first use: settings, Redis, the ingest."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import threading
+
+from .ingest import Ingest
+from .services import redis_url_or_embedded
+from .settings import Settings
+
+_stack = contextlib.ExitStack()
+_lock = threading.Lock()
+atexit.register(_stack.close)
+
+
+def get_ingest(settings: Settings | None = None) -> Ingest:
+    """The one ingest of this process; starts an embedded Redis when REDIS_URL is unset."""
+    def factory() -> Ingest:
+        s = settings or Settings.from_env()
+        with _lock:
+            url = redis_url_or_embedded(s.redis_url, _stack)
+        return Ingest(s, url)
+    return Ingest.shared(factory)
+
+
+def shutdown() -> None:
+    """Stop the ingest and any embedded services this process started."""
+    Ingest.reset_shared()
+    _stack.close()

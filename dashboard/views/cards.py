@@ -1,0 +1,108 @@
+"""HTML for the status bar, metric cards and health panel; every value is escaped first."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+
+STATUS_COLOURS = {
+    "active": "#1f9d55", "idle": "#7a8699", "stopped": "#4a5568",
+    "producer stale": "#d69e2e", "redis disconnected": "#d64545", "disabled": "#7a8699",
+}
+HEALTH_COLOURS = {"healthy": "#1f9d55", "degraded": "#d69e2e", "unhealthy": "#d64545", "critical": "#d64545"}
+
+CSS = """
+.ts-bar { display: flex; flex-wrap: wrap; gap: 14px; align-items: center; font: 14px system-ui, sans-serif; }
+.ts-badge { color: #fff; border-radius: 12px; padding: 3px 12px; font-weight: 700; text-transform: uppercase;
+            letter-spacing: .04em; font-size: 12px; }
+.ts-kv { color: #4a5568; } .ts-kv b { color: #1a202c; font-weight: 600; }
+.ts-cards { display: flex; flex-wrap: wrap; gap: 10px; font: 13px system-ui, sans-serif; }
+.ts-card { border: 1px solid #e2e8f0; border-radius: 8px; padding: 8px 12px; min-width: 110px; background: #fff; }
+.ts-card .v { font-size: 22px; font-weight: 700; color: #1a202c; font-variant-numeric: tabular-nums; }
+.ts-card .k { color: #718096; font-size: 11px; text-transform: uppercase; letter-spacing: .05em; }
+.ts-card.bad { border-color: #d64545; background: #fff5f5; } .ts-card.bad .v { color: #c53030; }
+.ts-banner { background: #fff5f5; border: 1px solid #d64545; border-left: 6px solid #c53030; color: #742a2a;
+             padding: 10px 14px; border-radius: 6px; font: 15px system-ui, sans-serif; }
+.ts-health { font: 13px system-ui, sans-serif; display: grid; grid-template-columns: auto auto; gap: 3px 14px; }
+.ts-health .k { color: #718096; } .ts-issue { color: #c53030; }
+"""
+
+
+def _e(value) -> str:
+    return escape("—" if value is None or value == "" else str(value))
+
+
+def _when(iso: str | None) -> str:
+    if not iso:
+        return "—"
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S %Z")
+    except ValueError:
+        return iso
+
+
+def status_bar(session: dict) -> str:
+    status = session["status"]
+    colour = STATUS_COLOURS.get(status, "#7a8699")
+    market = "market open" if session.get("market_open") else "market closed"
+    parts = [
+        f'<span class="ts-badge" style="background:{colour}" data-status="{_e(status)}">{_e(status)}</span>',
+        f'<span class="ts-kv">session <b>{_e(session.get("session_id"))}</b></span>',
+        f'<span class="ts-kv">universe <b>{_e(session.get("universe"))}</b></span>',
+        f'<span class="ts-kv">started <b>{_e(_when(session.get("started_at")))}</b></span>',
+        f'<span class="ts-kv"><b>{market}</b> (9:30–16:00 New York)</span>',
+    ]
+    if session.get("stop_reason"):
+        parts.append(f'<span class="ts-kv">stopped: <b>{_e(session["stop_reason"])}</b></span>')
+    return f'<div class="ts-bar">{"".join(parts)}</div>'
+
+
+def card(label: str, value, bad: bool = False, key: str = "") -> str:
+    cls = "ts-card bad" if bad else "ts-card"
+    return (f'<div class="{cls}" data-metric="{_e(key or label)}"><div class="v">{_e(value)}</div>'
+            f'<div class="k">{_e(label)}</div></div>')
+
+
+def metric_cards(stats: dict, lag: dict, subscriber: dict, session_dropped: int) -> str:
+    by_type = stats.get("events_per_s_by_type", {})
+    dropped = stats["dropped"] + session_dropped
+    cards = [
+        card("events/s", f'{stats.get("events_per_s", 0):g}', key="events_per_s"),
+        card("patterns/s", f'{by_type.get("pattern", 0):g}', key="patterns_per_s"),
+        card("indicators/s", f'{by_type.get("indicator", 0):g}', key="indicators_per_s"),
+        card("alerts/s", f'{by_type.get("indicator_alert", 0):g}', key="alerts_per_s"),
+        card("active symbols", stats.get("active_symbols", 0), key="active_symbols"),
+        card("dedup rate", f'{100 * stats.get("dedup_rate", 0):.1f}%', key="dedup_rate"),
+        card("lag p50", f'{lag["p50"]:.0f} ms' if lag.get("p50") is not None else "—", key="lag_p50"),
+        card("lag p95", f'{lag["p95"]:.0f} ms' if lag.get("p95") is not None else "—", key="lag_p95"),
+        card("received", stats["received"], key="received"),
+        card("rejected", stats["rejected"], bad=stats["rejected"] > 0, key="rejected"),
+        card("dropped", dropped, bad=dropped > 0, key="dropped"),
+        card("reconnects", subscriber.get("reconnects", 0), bad=subscriber.get("state") != "connected",
+             key="reconnects"),
+    ]
+    return f'<div class="ts-cards">{"".join(cards)}</div>'
+
+
+def health_panel(health: dict | None) -> str:
+    if not health:
+        return '<div class="ts-health"><span class="k">No health report yet</span></div>'
+    colour = HEALTH_COLOURS.get(str(health.get("status")).lower(), "#7a8699")
+    rows = [
+        ("status", f'<span class="ts-badge" style="background:{colour}">{_e(health.get("status"))}</span>'),
+        ("ticks/s", _e(health.get("ticks_per_second"))),
+        ("bars/min", _e(health.get("bars_per_minute"))),
+        ("processing lag", f'{_e(health.get("processing_lag_ms"))} ms'),
+        ("CPU", f'{_e(health.get("cpu_percent"))} %'),
+        ("memory", f'{_e(health.get("memory_mb"))} MB ({_e(health.get("memory_percent"))} %)'),
+        ("active symbols", _e(health.get("active_symbols"))),
+        ("stale symbols", f'{_e(health.get("stale_count"))} {_e(" ".join(health.get("stale_symbols") or []))}'),
+        ("reconnections", _e(health.get("reconnections"))),
+        ("reported", f'{_e(health.get("reported_at"))} ({_e(health.get("age_s"))} s ago)'),
+    ]
+    issues = health.get("issues") or []
+    html = "".join(f'<span class="k">{k}</span><span>{v}</span>' for k, v in rows)
+    if issues:
+        html += '<span class="k">issues</span><span>' + "<br>".join(
+            f'<span class="ts-issue">{_e(i)}</span>' for i in issues) + "</span>"
+    return f'<div class="ts-health">{html}</div>'

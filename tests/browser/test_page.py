@@ -1,0 +1,141 @@
+"""The page in headless Chromium: what a trader sees, fed by real Redis messages."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import open_page, serve, stop
+
+
+def sym(tag: str) -> str:
+    return f"{tag}{uuid.uuid4().hex[:5].upper()}"
+
+
+def pattern(symbol: str, name: str = "Doji", conf: float = 0.85) -> str:
+    now = time.time()
+    return json.dumps({"event": "pattern_detected", "timestamp": now,
+                       "detection": {"pattern_type": name, "symbol": symbol, "confidence": conf,
+                                     "timestamp": now, "parameters": {"open": 10, "close": 10.5},
+                                     "timeframe": "1min"}})
+
+
+def row(page, text: str):
+    return page.locator("tr", has_text=text)
+
+
+def test_published_events_appear_in_their_tables(served, page):
+    s = sym("PAT")
+    served.publish("patterns:streaming", pattern(s, "Hammer", 0.91))
+    served.publish("alerts:indicators", json.dumps({"alert_type": "RSI_OVERSOLD", "symbol": s, "data": {"rsi": 24.25}}))
+    served.publish("indicators:streaming", json.dumps({"event": "indicator_calculated", "calculation": {
+        "indicator_type": "RSI", "symbol": s, "values": {"value": 24.25}}}))
+    expect(row(page, s).filter(has_text="Hammer")).to_have_count(1, timeout=10_000)
+    expect(row(page, s).filter(has_text="Hammer")).to_contain_text("0.91")
+    expect(page.get_by_text(f"{s}: RSI oversold (24.2)")).to_be_visible()
+    expect(row(page, s).filter(has_text="24.25").first).to_be_visible()
+
+
+def test_status_bar_follows_the_session(served, page):
+    served.publish("streaming:session_started", json.dumps(
+        {"event": "session_started", "data": {"session_id": "sess-browser-1", "symbol_universe_key": "u:test"}}))
+    expect(page.locator("[data-status]")).to_have_text("active", timeout=10_000)
+    expect(page.get_by_text("sess-browser-1")).to_be_visible()
+    served.publish("streaming:session_stopped", json.dumps(
+        {"event": "session_stopped", "data": {"session_id": "sess-browser-1", "reason": "market_close"}}))
+    expect(page.locator("[data-status]")).to_have_text("stopped", timeout=10_000)
+
+
+def test_rejected_messages_are_counted_in_red(served, page):
+    before = int(page.locator('[data-metric="rejected"] .v').inner_text())
+    served.publish("patterns:streaming", "this is not json")
+    expect(page.locator('[data-metric="rejected"] .v')).to_have_text(str(before + 1), timeout=10_000)
+    expect(page.locator('[data-metric="rejected"]')).to_have_class("ts-card bad")
+
+
+def test_two_sessions_both_see_an_event(browser, served, page):
+    other = open_page(browser, served.url)
+    try:
+        s = sym("TWO")
+        served.publish("patterns:streaming", pattern(s))
+        expect(row(page, s)).to_have_count(1, timeout=10_000)
+        expect(row(other, s)).to_have_count(1, timeout=10_000)
+    finally:
+        other.close()
+
+
+def test_pause_freezes_and_resume_catches_up(served, page):
+    first, during = sym("PRE"), sym("DUR")
+    served.publish("patterns:streaming", pattern(first))
+    expect(row(page, first)).to_have_count(1, timeout=10_000)
+    page.get_by_role("button", name="Pause").click()
+    expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    served.publish("patterns:streaming", pattern(during))
+    expect(page.get_by_text("new events waiting")).to_be_visible(timeout=10_000)
+    expect(row(page, during)).to_have_count(0)
+    page.get_by_role("button", name="Resume").click()
+    expect(row(page, during)).to_have_count(1, timeout=10_000)
+
+
+def test_symbol_filter_shows_only_chosen_symbols_without_losing_others(served, page):
+    keep, hide = sym("KEEP"), sym("HIDE")
+    served.publish("patterns:streaming", pattern(keep))
+    served.publish("patterns:streaming", pattern(hide))
+    expect(row(page, hide)).to_have_count(1, timeout=10_000)
+    choice = page.locator(".choices__input--cloned").first
+    choice.click()
+    choice.press_sequentially(keep, delay=20)  # Choices.js filters on key events
+    expect(page.get_by_role("option", name=keep)).to_be_visible()
+    choice.press("Enter")
+    expect(row(page, hide)).to_have_count(0, timeout=10_000)
+    expect(row(page, keep)).to_have_count(1)
+    page.locator(".choices__button").first.click()  # remove the chosen symbol: everything is back
+    expect(row(page, hide)).to_have_count(1, timeout=10_000)
+
+
+HOSTILE = [
+    '<img src=x onerror="window.__xss=1;alert(1)">',
+    "<script>window.__xss=2;alert(2)</script>",
+    '"><svg onload="window.__xss=3">',
+    "[x](javascript:window.__xss=4) **bold**",
+]
+
+
+def test_html_in_every_string_field_shows_as_text_and_runs_nothing(served, page):
+    for i, evil in enumerate(HOSTILE):
+        served.publish("streaming:session_started", json.dumps(
+            {"event": "session_started", "data": {"session_id": evil, "symbol_universe_key": evil, "trigger_type": evil}}))
+        served.publish("patterns:streaming", json.dumps({"symbol": evil, "pattern_type": evil, "confidence": 0.9,
+                                                         "timeframe": evil, "parameters": {evil: evil}}))
+        served.publish("alerts:indicators", json.dumps({"alert_type": evil, "symbol": evil, "data": {evil: evil}}))
+        served.publish("indicators:streaming", json.dumps({"indicator": evil, "symbol": evil, "values": {evil: i}}))
+        served.publish("alerts:critical", json.dumps({"type": evil, "message": evil, "severity": evil}))
+        served.publish("streaming:health", json.dumps({"status": evil, "issues": [evil],
+                                                       "stale_symbols": {"count": 1, "symbols": [evil]}}))
+    expect(row(page, HOSTILE[-1]).first).to_be_visible(timeout=10_000)
+    expect(page.get_by_role("alert").first).to_contain_text(HOSTILE[-1])
+    for evil in HOSTILE:
+        expect(page.get_by_text(evil).first).to_be_attached()
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__xss") is None
+    assert page.dialogs == []
+
+
+def test_critical_alert_shows_at_once_while_patterns_wait_for_the_flush(browser, redis_url):
+    slow = serve(redis_url, {"STREAMING_BUFFER_INTERVAL": "8000"})
+    page = open_page(browser, slow.url)
+    try:
+        s = sym("WAIT")
+        slow.publish("patterns:streaming", pattern(s))
+        slow.publish("alerts:critical", json.dumps({"type": "CONNECTION_LOST", "message": f"feed lost {s}",
+                                                    "severity": "critical"}))
+        expect(page.get_by_role("alert")).to_contain_text(f"feed lost {s}", timeout=3_000)
+        expect(page.locator(".notyf__message", has_text=s)).to_be_visible()  # the toast
+        expect(row(page, s).filter(has_text="Doji")).to_have_count(0)  # still buffered
+        expect(row(page, s).filter(has_text="Doji")).to_have_count(1, timeout=15_000)
+    finally:
+        page.close()
+        stop(slow)

@@ -1,0 +1,53 @@
+"""Settings: typed, validated at start, every one documented in the README."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dashboard.settings import ENV_VARS, Settings, SettingsError
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_every_setting_is_documented_in_the_readme_settings_table():
+    table = README.read_text().split("## Settings", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([A-Z_]+)` \|", table, flags=re.M))
+    missing = set(ENV_VARS.values()) - documented
+    assert not missing, f"settings missing from the README: {sorted(missing)}"
+
+
+def test_defaults_match_the_design():
+    s = Settings.from_env({})
+    assert (s.streaming_enabled, s.buffer_enabled, s.buffer_interval_ms, s.max_buffer_size) == (True, True, 250, 100)
+    assert (s.pattern_min_confidence, s.alert_notifications, s.health_check_interval_s) == (0.7, True, 60)
+    assert (s.max_history_size, s.dedup_window_ms, s.channel_prefix) == (1000, 100, "tickstock")
+    assert s.redis_url is None and s.database_url is None
+
+
+def test_values_are_parsed_to_their_types():
+    s = Settings.from_env({"STREAMING_ENABLED": "no", "STREAMING_BUFFER_INTERVAL": "500",
+                           "STREAMING_PATTERN_MIN_CONFIDENCE": "0.55", "STREAMING_CHANNEL_PREFIX": "staging",
+                           "REDIS_URL": "redis://h:1/2"})
+    assert (s.streaming_enabled, s.buffer_interval, s.pattern_min_confidence) == (False, 0.5, 0.55)
+    assert (s.channel_prefix, s.redis_url) == ("staging", "redis://h:1/2")
+
+
+@pytest.mark.parametrize(("var", "value", "says"), [
+    ("STREAMING_BUFFER_INTERVAL", "fast", "whole number"),
+    ("STREAMING_BUFFER_INTERVAL", "0", "between"),
+    ("STREAMING_MAX_BUFFER_SIZE", "-5", "between"),
+    ("STREAMING_PATTERN_MIN_CONFIDENCE", "1.2", "between"),
+    ("STREAMING_PATTERN_MIN_CONFIDENCE", "nan", "finite"),
+    ("STREAMING_ENABLED", "maybe", "true or false"),
+    ("STREAMING_HEALTH_CHECK_INTERVAL", "1.5", "whole number"),
+    ("STREAMING_CHANNEL_PREFIX", "a b*", "letters"),
+    ("REDIS_URL", "localhost:6379", "redis://"),
+    ("DATABASE_URL", "mysql://x", "postgresql"),
+])
+def test_a_bad_value_fails_naming_the_variable_and_the_reason(var, value, says):
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({var: value})
+    assert str(info.value).startswith(f"{var}:") and says in str(info.value)
