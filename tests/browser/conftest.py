@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -53,6 +54,8 @@ def serve(redis_url: str, extra_env: dict | None = None, *args: str) -> Served:
             raise AssertionError(f"tickstock serve exited: {proc.stdout.read()}")
         try:
             urllib.request.urlopen(f"{base}/streaming/api/status", timeout=2).read()
+            break
+        except urllib.error.HTTPError:  # answering, behind a login
             break
         except OSError:
             time.sleep(0.1)

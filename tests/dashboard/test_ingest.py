@@ -1,0 +1,111 @@
+"""The whole ingest on a real Redis: subscribe, decode, buffer, fan out, account."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import redis
+
+from dashboard.events import CriticalAlert, Pattern
+from dashboard.ingest import Ingest
+from dashboard.settings import Settings
+from tests.helpers import wait_for
+
+
+@pytest.fixture
+def ingest(redis_url, channel_prefix):
+    ing = Ingest(Settings.from_env({}, channel_prefix=channel_prefix), redis_url).start()
+    assert ing.subscriber.wait_subscribed(10)
+    yield ing
+    ing.stop()
+
+
+def send(r: redis.Redis, prefix: str, suffix: str, payload) -> None:
+    r.publish(f"{prefix}:{suffix}", payload if isinstance(payload, (bytes, str)) else json.dumps(payload))
+
+
+def detection(symbol="AAPL", name="Doji", conf=0.85, ts="2025-01-24T10:15:00Z"):
+    return {"event": "pattern_detected", "timestamp": ts,
+            "detection": {"pattern_type": name, "symbol": symbol, "confidence": conf, "timestamp": ts}}
+
+
+def settled(ing: Ingest, received: int) -> dict:
+    wait_for(lambda: ing.buffer.stats()["received"] >= received, message="messages did not arrive")
+    ing.buffer.flush()
+    return ing.buffer.stats()
+
+
+def test_both_channel_duplicate_is_one_delivered_detection(ingest, redis_client, channel_prefix):
+    consumer = ingest.buffer.register("s")
+    send(redis_client, channel_prefix, "patterns:streaming", detection())
+    send(redis_client, channel_prefix, "patterns:detected", detection())
+    st = settled(ingest, 2)
+    got = consumer.drain()
+    assert len(got) == 1 and got[0].high_confidence
+    assert st["deduplicated_by"] == {"cross_channel": 1} and st["identity_holds"]
+
+
+def test_dedup_window_keeps_the_latest_on_real_traffic(ingest, redis_client, channel_prefix):
+    consumer = ingest.buffer.register("s")
+    pipe = redis_client.pipeline(transaction=False)  # back to back: well inside 100 ms
+    pipe.publish(f"{channel_prefix}:patterns:streaming", json.dumps(detection(conf=0.81, ts="2025-01-24T10:15:00Z")))
+    pipe.publish(f"{channel_prefix}:patterns:streaming", json.dumps(detection(conf=0.97, ts="2025-01-24T10:15:01Z")))
+    pipe.execute()
+    st = settled(ingest, 2)
+    got = consumer.drain()
+    assert [p.confidence for p in got] == [0.97]
+    assert st["deduplicated_by"] == {"window": 1}
+
+
+def test_critical_alert_reaches_consumers_before_any_flush(redis_url, channel_prefix, redis_client):
+    slow = Ingest(Settings.from_env({"STREAMING_BUFFER_INTERVAL": "60000"}, channel_prefix=channel_prefix),
+                  redis_url).start()
+    try:
+        assert slow.subscriber.wait_subscribed(10)
+        consumer = slow.buffer.register("s")
+        send(redis_client, channel_prefix, "patterns:streaming", detection())
+        sent = time.monotonic()
+        send(redis_client, channel_prefix, "alerts:critical", {"type": "CONNECTION_LOST", "message": "x"})
+        assert consumer.wait(5)
+        got = wait_for(lambda: [e for e in consumer.drain() if isinstance(e, CriticalAlert)])
+        assert got[0].alert_type == "CONNECTION_LOST" and time.monotonic() - sent < 5
+        assert slow.buffer.stats()["pending"] == 1  # the pattern still waits for its flush
+    finally:
+        slow.stop()
+
+
+def test_confidence_filter_counts_and_keeps_low_patterns_for_the_recorder(ingest, redis_client, channel_prefix):
+    live, recorder = ingest.buffer.register("live"), ingest.buffer.register("rec", mode="all")
+    send(redis_client, channel_prefix, "patterns:streaming", detection("LOW", conf=0.5))
+    send(redis_client, channel_prefix, "patterns:streaming", detection("HIGH", conf=0.9))
+    st = settled(ingest, 2)
+    assert [p.symbol for p in live.drain()] == ["HIGH"]
+    assert sorted(p.symbol for p in recorder.drain()) == ["HIGH", "LOW"]
+    assert st["filtered"] == 1 and st["identity_holds"]
+
+
+def test_two_consumers_see_every_event_of_a_simulated_session(ingest, redis_url, channel_prefix):
+    from dashboard.simulator import simulate
+
+    a, b = ingest.buffer.register("a"), ingest.buffer.register("b")
+    summary = simulate(redis_url, rate=0, duration=None, mode="single", prefix=channel_prefix)
+    st = settled(ingest, summary["total"])
+    got_a, got_b = a.drain(), b.drain()
+    assert len(got_a) == len(got_b) == st["delivered"] > 0
+    assert [type(e).__name__ for e in got_a] == [type(e).__name__ for e in got_b]
+    assert st["received"] == summary["total"] and st["identity_holds"]
+    assert sum(isinstance(e, Pattern) for e in got_a) >= 1
+
+
+def test_bad_messages_are_rejected_with_reasons_and_the_loop_keeps_running(ingest, redis_client, channel_prefix):
+    for bad in (b"\x00\xff", "[]", json.dumps({"symbol": "X", "pattern": "Y", "confidence": "high"}),
+                json.dumps({"parameters": {"a": 1}}), "x" * 70_000):
+        send(redis_client, channel_prefix, "patterns:streaming", bad)
+    send(redis_client, channel_prefix, "patterns:streaming", detection("OK"))
+    st = settled(ingest, 6)
+    assert st["rejected"] == 5 and st["delivered"] == 1 and st["identity_holds"]
+    reasons = {r["code"] for r in ingest.status()["rejections"]}
+    assert reasons == {"not_json", "not_object", "bad_confidence", "missing_symbol", "too_large"}
+    assert ingest.subscriber.snapshot()["state"] == "connected"
