@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from . import constants as C
 from .events import AnyEvent, Indicator, IndicatorAlert, Pattern
-from .stats import KIND, RateWindow
+from .stats import RateWindow
 
 log = logging.getLogger(__name__)
 MODES = ("live", "with_filtered", "all")
@@ -191,44 +191,49 @@ class StreamingBuffer:
             wall = time.time()
             counts = self.rates.bucket(wall)
             last_seen = self.rates.last_seen
+            enabled, max_size = self.enabled, self.max_size
+            # pending cannot outgrow the capacity when every type flushes early at max_size
+            capped = 4 * max_size > self.pending_capacity
+            indicators, coalesced = self._indicators, 0
             batches = []
             for ev in events:
                 kind = type(ev)
-                counts[KIND[kind]] += 1
-                symbol = getattr(ev, "symbol", None)
-                if symbol is not None:
-                    last_seen[symbol] = wall
+                counts[kind] += 1
                 if kind not in BUFFERED:  # critical alerts and state events never wait for a flush
                     urgent.append(ev)
                     continue
+                last_seen[ev.symbol] = wall
                 if everything is not None:
                     everything.append(ev)
-                if not self.enabled:
+                if not enabled:
                     if kind is Pattern:
                         self._add_pattern(ev, now, acc)
                     else:
                         self._alerts.append(ev)
                     continue
-                if self.pending >= self.pending_capacity:
+                if capped and self.pending >= self.pending_capacity:
                     acc.dropped += 1  # overload beyond the documented capacity
                     continue
-                if kind is Pattern:
-                    self._add_pattern(ev, now, acc)
-                    full = len(self._patterns) >= self.max_size or len(self._filtered) >= self.max_size
-                elif kind is Indicator:
+                if kind is Indicator:
                     key = (ev.symbol, ev.indicator)
-                    if key in self._indicators:
-                        acc.deduplicated += 1
-                        acc.deduplicated_by["coalesced"] += 1
-                        del self._indicators[key]  # the latest moves to the end
-                    self._indicators[key] = ev
-                    full = len(self._indicators) >= self.max_size
+                    if key in indicators:
+                        coalesced += 1
+                    indicators[key] = ev
+                    full = len(indicators) >= max_size
+                elif kind is Pattern:
+                    self._add_pattern(ev, now, acc)
+                    full = len(self._patterns) >= max_size or len(self._filtered) >= max_size
                 else:
                     self._alerts.append(ev)
-                    full = len(self._alerts) >= self.max_size
-                if full or len(self._everything) >= 4 * self.max_size:
+                    full = len(self._alerts) >= max_size
+                if full or (everything is not None and len(everything) >= 4 * max_size):
                     self.early_flushes += 1  # overflow handling: flush early, never drop
                     batches.append(self._swap())
+                    indicators = self._indicators
+                    everything = self._everything if everything is not None else None
+            if coalesced:
+                acc.deduplicated += coalesced
+                acc.deduplicated_by["coalesced"] += coalesced
             if not self.enabled:
                 batches.append(self._swap())
             acc.delivered += len(urgent)

@@ -508,21 +508,23 @@ def decode(suffix: str | None, channel: str, raw: bytes, received: float) -> Any
         raise Rejected("unknown_channel", f"unknown channel {channel!r}")
     if len(raw) > C.MAX_PAYLOAD_BYTES:
         raise Rejected("too_large", f"payload of {len(raw)} bytes is over the {C.MAX_PAYLOAD_BYTES}-byte limit")
-    if suffix == C.PATTERNS_STREAMING or suffix == C.PATTERNS_DETECTED:
-        return _pattern(_load(_PatternMsg, raw), channel, received, suffix == C.PATTERNS_DETECTED)
-    if suffix == C.INDICATORS_STREAMING:
-        return _indicator(_load(_IndicatorMsg, raw), channel, received)
-    if suffix == C.ALERTS_INDICATORS:
-        return _indicator_alert(_load(_AlertMsg, raw), channel, received)
-    if suffix == C.ALERTS_CRITICAL:
-        return _critical(_load(_AlertMsg, raw), channel, received)
-    if suffix == C.HEALTH:
-        return _health(_load(_HealthMsg, raw), channel, received)
-    if suffix == C.SESSION_STARTED or suffix == C.SESSION_STOPPED:
-        return _session(_load(_SessionMsg, raw), channel, received, suffix == C.SESSION_STARTED)
-    if suffix == C.PERSISTENCE:
-        return _persistence(_load(_PersistenceMsg, raw), raw, channel, received)
-    raise Rejected("unknown_channel", f"unknown channel {channel!r}")
+    handler = _BY_SUFFIX.get(suffix)
+    if handler is None:
+        raise Rejected("unknown_channel", f"unknown channel {channel!r}")
+    return handler(raw, channel, received)
+
+
+_BY_SUFFIX = {
+    C.PATTERNS_STREAMING: lambda raw, ch, t: _pattern(_load(_PatternMsg, raw), ch, t, False),
+    C.PATTERNS_DETECTED: lambda raw, ch, t: _pattern(_load(_PatternMsg, raw), ch, t, True),
+    C.INDICATORS_STREAMING: lambda raw, ch, t: _indicator(_load(_IndicatorMsg, raw), ch, t),
+    C.ALERTS_INDICATORS: lambda raw, ch, t: _indicator_alert(_load(_AlertMsg, raw), ch, t),
+    C.ALERTS_CRITICAL: lambda raw, ch, t: _critical(_load(_AlertMsg, raw), ch, t),
+    C.HEALTH: lambda raw, ch, t: _health(_load(_HealthMsg, raw), ch, t),
+    C.SESSION_STARTED: lambda raw, ch, t: _session(_load(_SessionMsg, raw), ch, t, True),
+    C.SESSION_STOPPED: lambda raw, ch, t: _session(_load(_SessionMsg, raw), ch, t, False),
+    C.PERSISTENCE: lambda raw, ch, t: _persistence(_load(_PersistenceMsg, raw), raw, ch, t),
+}
 
 
 to_json = msgspec.json.Encoder().encode

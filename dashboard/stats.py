@@ -25,7 +25,7 @@ RATE_SPAN_S = 5  # events/s is averaged over the last 5 complete seconds
 
 
 class RateWindow:
-    """Counts per kind in one-second buckets, and when each symbol was last seen."""
+    """Counts per event type in one-second buckets, and when each symbol was last seen."""
 
     def __init__(self, span: int = C.RATE_WINDOW_S):
         self.span = span
@@ -56,7 +56,7 @@ class RateWindow:
         stale = [s for s, t in self.last_seen.items() if t < horizon]
         for s in stale:
             del self.last_seen[s]
-        per_type = {k: round(v / RATE_SPAN_S, 2) for k, v in total.items()}
+        per_type = {KIND[k]: round(v / RATE_SPAN_S, 2) for k, v in total.items()}
         return {
             "events_per_s": round(sum(total.values()) / RATE_SPAN_S, 2),
             "events_per_s_by_type": per_type,
@@ -66,10 +66,10 @@ class RateWindow:
     def counts_at(self, second: int) -> dict[str, int]:
         """The per-kind counts of one whole second (empty when nothing arrived then)."""
         if second == self._second:
-            return dict(self._current)
+            return {KIND[k]: n for k, n in self._current.items()}
         for s, c in reversed(self._history):
             if s == second:
-                return dict(c)
+                return {KIND[k]: n for k, n in c.items()}
             if s < second:
                 break
         return {}
