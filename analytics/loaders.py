@@ -1,0 +1,191 @@
+"""Load each history table into a typed DataFrame, and turn live events into the same shape.
+
+Filters (symbols, time range, types, session) are bound as query parameters. Times are UTC;
+`start` is inclusive and `end` exclusive; naive datetimes are taken as UTC. Rows come back in
+time order. `live_frame` gives live events the loaders' columns and dtypes, so
+`pandas.concat([history, live])` (or `joins.combine`) just works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .fetch import Select, as_list, decode_json, distinct_keys, fetch
+from .frames import SCHEMAS, TIME_COLUMN, empty, shape, value_column
+from .records import KIND_TABLE, kind_of, rows_by_table, stamp
+
+Names = str | Sequence[str] | None
+When = datetime | date | str | float | None
+
+
+def _when(value: When) -> datetime | None:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    out = stamp(value)
+    return out.to_pydatetime() if hasattr(out, "to_pydatetime") else out
+
+
+def _columns(table: str, wanted: Sequence[str] | None) -> list[tuple[str, str, str]]:
+    kinds = {"float64": "float", "bool": "bool", "int64": "int", "Int64": "int", "category": "cat",
+             "datetime64[ns, UTC]": "ts"}
+    unknown = set(wanted or ()) - set(SCHEMAS[table])
+    if unknown:
+        raise ValueError(f"unknown {table} column(s): {', '.join(sorted(unknown))}")
+    cols = [("id", "id", "int")] if table != "sessions" else []
+    for name, dtype in SCHEMAS[table].items():
+        if wanted is None or name in wanted or name == TIME_COLUMN[table]:
+            kind = "json" if dtype is object else kinds.get(str(dtype), "text")
+            cols.append((name, f'"{name}"', kind))
+    return cols
+
+
+def _select(table: str, symbols: Names, start: When, end: When, types: tuple[str, Names] | None,
+            session_id: str | None, limit: int | None, columns: Sequence[str] | None = None) -> Select:
+    select = Select(table, _columns(table, columns), order=None)
+    time = TIME_COLUMN[table]
+    if symbols is not None:
+        select.add("symbol IN ({*})", as_list(symbols))
+    if types is not None and types[1] is not None:
+        select.add(f"{types[0]} IN ({{*}})", as_list(types[1]))
+    if start is not None:
+        select.add(f"{time} >= {{}}", _when(start))
+    if end is not None:
+        select.add(f"{time} < {{}}", _when(end))
+    if session_id is not None:
+        select.add("session_id = {}", str(session_id))
+    if limit is not None:
+        select.order, select.limit = f"{time} DESC, id DESC" if table != "sessions" else f"{time} DESC", int(limit)
+    return select
+
+
+def _in_order(arrow: pa.Table, time: str) -> bool:
+    """Whether rows already are in (time, id) order, as they are when recorded live (saves a sort)."""
+    t = arrow.column(time).to_numpy()
+    if "id" not in arrow.column_names:
+        return bool((t[1:] >= t[:-1]).all())
+    i = arrow.column("id").to_numpy()
+    return bool(((t[1:] > t[:-1]) | ((t[1:] == t[:-1]) & (i[1:] > i[:-1]))).all())
+
+
+def _frame(table: str, arrow: pa.Table, value_columns: Sequence[tuple[str, str]] = (),
+           columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The Arrow result in time order, converted to the table's frame shape (or those `columns` of it)."""
+    time = TIME_COLUMN[table]
+    arrow = arrow.combine_chunks()
+    if not _in_order(arrow, time):
+        arrow = arrow.sort_by([(time, "ascending")] + ([("id", "ascending")] if "id" in arrow.column_names else []))
+    out: dict[str, Any] = {}
+    for name, dtype in SCHEMAS[table].items():
+        if name not in arrow.column_names:
+            continue
+        column = arrow.column(name)
+        if dtype == "datetime64[ns, UTC]":
+            series = pd.Series(column.cast(pa.timestamp("us", "UTC")).cast(pa.timestamp("ns", "UTC")).to_pandas())
+        elif dtype == "category":
+            series = pd.Series(pc.dictionary_encode(column).to_pandas())
+            series = series.cat.reorder_categories(sorted(series.cat.categories))  # as astype("category")
+        elif dtype is object:
+            series = pd.Series(decode_json(column), dtype=object)
+        else:
+            series = pd.Series(column.to_pandas())
+        out[name] = series.reset_index(drop=True)
+    for alias, name in value_columns:
+        out[name] = pd.Series(arrow.column(alias).to_pandas()).reset_index(drop=True)
+    frame = shape(pd.DataFrame(out), table, [name for _, name in value_columns])
+    return frame if columns is None else frame[list(columns)]
+
+
+def load_patterns(url: str, symbols: Names = None, start: When = None, end: When = None,
+                  pattern_types: Names = None, *, session_id: str | None = None,
+                  min_confidence: float | None = None, limit: int | None = None,
+                  columns: Sequence[str] | None = None, progress: bool = False) -> pd.DataFrame:
+    """Pattern detections, one row each, filtered by symbols, time, types, session and confidence.
+
+    `columns` loads only those columns: leaving out `parameters` (JSON) roughly halves the time
+    of a large load.
+    """
+    select = _select("patterns", symbols, start, end, ("pattern_type", pattern_types), session_id, limit, columns)
+    if min_confidence is not None:
+        select.add("confidence >= {}", float(min_confidence))
+    return _frame("patterns", fetch(url, select, progress), columns=columns)
+
+
+def load_indicators(url: str, symbols: Names = None, start: When = None, end: When = None,
+                    indicators: Names = None, *, session_id: str | None = None, limit: int | None = None,
+                    progress: bool = False) -> pd.DataFrame:
+    """Indicator calculations, one row each, with every key of `values` as a float column."""
+    select = _select("indicators", symbols, start, end, ("indicator", indicators), session_id, limit)
+    keys = distinct_keys(url, select, '"values"')
+    value_columns = [(f"v{i}", value_column(k)) for i, k in enumerate(keys)]
+    for (alias, _), key in zip(value_columns, keys, strict=True):
+        select.columns.append((alias, """("values"->>{})::float8""", "float"))
+        select.bound[alias] = key
+    return _frame("indicators", fetch(url, select, progress), value_columns)
+
+
+def load_alerts(url: str, symbols: Names = None, start: When = None, end: When = None,
+                alert_types: Names = None, *, session_id: str | None = None, limit: int | None = None,
+                progress: bool = False) -> pd.DataFrame:
+    """Indicator alerts (RSI overbought, MACD crosses, ...), filtered by symbols, time and types."""
+    select = _select("indicator_alerts", symbols, start, end, ("alert_type", alert_types), session_id, limit)
+    return _frame("indicator_alerts", fetch(url, select, progress))
+
+
+def load_critical_alerts(url: str, start: When = None, end: When = None, alert_types: Names = None, *,
+                         severities: Names = None, session_id: str | None = None, limit: int | None = None,
+                         progress: bool = False) -> pd.DataFrame:
+    """System critical alerts, filtered by time, types and severities."""
+    select = _select("critical_alerts", None, start, end, ("alert_type", alert_types), session_id, limit)
+    if severities is not None:
+        select.add("severity IN ({*})", as_list(severities))
+    return _frame("critical_alerts", fetch(url, select, progress))
+
+
+def load_health(url: str, start: When = None, end: When = None, *, session_id: str | None = None,
+                limit: int | None = None, progress: bool = False) -> pd.DataFrame:
+    """Producer health snapshots, filtered by time and session."""
+    return _frame("health", fetch(url, _select("health", None, start, end, None, session_id, limit), progress))
+
+
+def load_sessions(url: str, start: When = None, end: When = None, *, limit: int | None = None) -> pd.DataFrame:
+    """Producer sessions that started in the time range."""
+    return _frame("sessions", fetch(url, _select("sessions", None, start, end, None, None, limit)))
+
+
+def live_frame(events: Iterable[Any], kind: str | None = None) -> pd.DataFrame:
+    """Live events (records or dicts) as a frame shaped like the matching loader's output.
+
+    `kind` picks one kind from a mixed stream ("pattern", "indicator", "indicator_alert",
+    "critical_alert", "health", "session"); by default the events' own single kind.
+    """
+    events = list(events)
+    if kind is None:
+        kinds = {k for k in map(kind_of, events) if k in KIND_TABLE}
+        if len(kinds) > 1 and kinds != {"session_started", "session_stopped"}:
+            raise ValueError(f"events of several kinds ({', '.join(sorted(kinds))}): pass kind=")
+        kind = kinds.pop() if kinds else "pattern"
+    table = "sessions" if kind == "session" else KIND_TABLE.get(kind)
+    if table is None:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(KIND_TABLE)}")
+    rows = rows_by_table(e for e in events if KIND_TABLE.get(kind_of(e)) == table).get(table, [])
+    if not rows:
+        return empty(table)
+    frame = pd.DataFrame(rows)
+    value_columns: list[str] = []
+    if table == "indicators":
+        values = pd.DataFrame([r["values"] for r in rows], dtype="float64")
+        values.columns = [value_column(k) for k in values.columns]
+        value_columns = list(values.columns)
+        frame = pd.concat([frame.drop(columns="values"), values], axis=1)
+    if table == "sessions":
+        frame = frame.groupby("session_id", sort=False, as_index=False).agg(
+            {"universe": "first", "trigger_type": "first", "started_at": "min", "stopped_at": "max",
+             "stop_reason": "first"}
+        )
+    return shape(frame, table, value_columns).sort_values(TIME_COLUMN[table], kind="stable", ignore_index=True)

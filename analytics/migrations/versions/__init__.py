@@ -1,0 +1,1 @@
+"""Revisions of the history schema, oldest first."""

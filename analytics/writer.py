@@ -1,0 +1,253 @@
+"""Fast, idempotent batch writes of history rows with psycopg 3 binary COPY.
+
+A batch is first deduplicated in memory and copied straight into its table inside a savepoint,
+the fastest path PostgreSQL offers (measured here about twice the rate of going through a
+staging table). If any row is already stored (a retried batch after an outage, a detection that
+also arrived on the other pattern channel in an earlier batch) the table's unique key refuses
+the COPY; the savepoint is rolled back and the batch goes the safe way: COPY into a temporary
+staging table, then INSERT ... SELECT ... ON CONFLICT DO NOTHING. Either way each row is stored
+once, and the count of rows actually added is returned (for sessions, whose start and stop
+arrive separately and are merged into one row: rows added or completed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from operator import itemgetter
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg import errors, sql
+from psycopg.types.json import set_json_dumps
+from sqlalchemy import Table
+from sqlalchemy.engine import URL
+
+from .db import connect
+from .records import rows_by_table
+from .tables import CONFLICT_KEYS, DEFAULTS, KEY_SOURCES, MAX_KEY_TEXT, TABLES, WRITABLE
+
+log = logging.getLogger(__name__)
+
+Row = Mapping[str, Any]
+
+_PG_TYPES = {"Text": "text", "Double": "float8", "Integer": "int4", "BigInteger": "int8",
+             "Boolean": "bool", "JSONB": "jsonb", "DateTime": "timestamptz"}
+
+
+class UnknownTable(ValueError):
+    """A table name that is not one of the history tables."""
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+_encode = msgspec.json.Encoder(enc_hook=_json_default).encode
+
+
+def _table(name: str) -> Table:
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise UnknownTable(f"unknown table {name!r}; expected one of {sorted(TABLES)}") from None
+
+
+def _getter(positions: Sequence[int]):
+    """A function picking the given positions of a tuple, always as a tuple."""
+    if len(positions) == 1:
+        i = positions[0]
+        return lambda values: (values[i],)
+    return itemgetter(*positions)
+
+
+class _Plan:
+    """Everything about one table a batch write needs, worked out once."""
+
+    def __init__(self, table: Table):
+        self.name = table.name
+        self.columns = WRITABLE[table.name]
+        self.types = [_PG_TYPES[type(table.c[c].type).__name__] for c in self.columns]
+        self.required = [c for c in self.columns if not table.c[c].nullable and c not in DEFAULTS[table.name]]
+        self.defaults = DEFAULTS[table.name]
+        position = {c: i for i, c in enumerate(self.columns)}
+        key_positions = [position[KEY_SOURCES.get(c, c)] for c in CONFLICT_KEYS[table.name]]
+        self.key = _getter(key_positions)
+        self.key_text_positions = [
+            i for i in key_positions if self.types[i] == "text" and self.columns[i] != "message"
+        ]
+        self.values = itemgetter(*self.columns)
+        self.checked = _getter([position[c] for c in [*self.required, *self.defaults]])
+        self.required_positions = [position[c] for c in self.required]
+        self.default_positions = [(position[c], v) for c, v in self.defaults.items()]
+
+        cols = sql.SQL(", ").join(map(sql.Identifier, self.columns))
+        self.stage = sql.Identifier(f"_stage_{table.name}")
+        self.copy_direct = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(self.name), cols)
+        self.copy_stage = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(self.stage, cols)
+        self.create_stage = sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA"
+        ).format(self.stage, cols, sql.Identifier(self.name))
+        self.insert = _insert_sql(table.name, cols, self.stage)
+
+    def repair(self, values: tuple) -> tuple[tuple, str | None]:
+        """Defaults filled in for missing values, or the reason the row cannot be stored."""
+        missing = [self.columns[i] for i in self.required_positions if values[i] is None]
+        if missing:
+            return values, f"{self.name}: missing {', '.join(missing)}"
+        fixed = list(values)
+        for i, default in self.default_positions:
+            if fixed[i] is None:
+                fixed[i] = default
+        return tuple(fixed), None
+
+
+def _insert_sql(name: str, cols: sql.Composable, stage: sql.Composable) -> sql.Composable:
+    if name == "sessions":
+        # A session's start and stop arrive as separate events: merge them into one row.
+        return sql.SQL(
+            "INSERT INTO sessions ({cols}) "
+            "SELECT session_id, max(universe), max(trigger_type), min(started_at), max(stopped_at), max(stop_reason) "
+            "FROM {stage} WHERE session_id IS NOT NULL GROUP BY session_id "
+            "ON CONFLICT (session_id) DO UPDATE SET "
+            "universe = coalesce(sessions.universe, excluded.universe), "
+            "trigger_type = coalesce(sessions.trigger_type, excluded.trigger_type), "
+            "started_at = coalesce(sessions.started_at, excluded.started_at), "
+            "stopped_at = coalesce(excluded.stopped_at, sessions.stopped_at), "
+            "stop_reason = coalesce(excluded.stop_reason, sessions.stop_reason) "
+            "WHERE (sessions.universe, sessions.trigger_type, sessions.started_at, sessions.stopped_at, "
+            "sessions.stop_reason) IS DISTINCT FROM (coalesce(sessions.universe, excluded.universe), "
+            "coalesce(sessions.trigger_type, excluded.trigger_type), "
+            "coalesce(sessions.started_at, excluded.started_at), "
+            "coalesce(excluded.stopped_at, sessions.stopped_at), "
+            "coalesce(excluded.stop_reason, sessions.stop_reason))"
+        ).format(cols=cols, stage=stage)
+    return sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT DO NOTHING").format(
+        t=sql.Identifier(name), cols=cols, stage=stage
+    )
+
+
+_PLANS = {name: _Plan(table) for name, table in TABLES.items()}
+
+
+def _prepare(plan: _Plan, rows: Iterable[Row], kept: list[tuple], problems: list[str]) -> Iterator[tuple]:
+    """Each storable row's values once (defaults filled, repeats dropped), also appended to `kept`."""
+    seen: set = set()
+    merge = plan.name == "sessions"  # a session's start and stop rows are merged in SQL, not dropped
+    long_texts = plan.key_text_positions
+    for row in rows:
+        try:
+            values = plan.values(row)
+        except KeyError:
+            values = tuple(row.get(c) for c in plan.columns)
+        if None in plan.checked(values):
+            values, problem = plan.repair(values)
+            if problem:
+                problems.append(problem)
+                continue
+        too_long = False
+        for i in long_texts:
+            if values[i] is not None and len(values[i]) > MAX_KEY_TEXT:
+                too_long = True
+        if too_long:
+            problems.append(f"{plan.name}: a key column is longer than {MAX_KEY_TEXT} characters")
+            continue
+        if not merge:
+            key = plan.key(values)
+            if key in seen:
+                continue  # the first copy wins, as with ON CONFLICT DO NOTHING
+            seen.add(key)
+        kept.append(values)
+        yield values
+
+
+def validate_rows(table_name: str, rows: Iterable[Row]) -> tuple[list[tuple], list[str]]:
+    """(value tuples ready to COPY: defaults filled, repeats dropped; reasons for rows refused)."""
+    kept: list[tuple] = []
+    problems: list[str] = []
+    for _ in _prepare(_PLANS[_table(table_name).name], rows, kept, problems):
+        pass
+    return kept, problems
+
+
+def _copy(cur: psycopg.Cursor, statement: sql.Composable, plan: _Plan, values: Iterable[tuple]) -> None:
+    with cur.copy(statement) as copy:
+        copy.set_types(plan.types)
+        for row in values:
+            copy.write_row(row)
+
+
+def _write(conn: psycopg.Connection, plan: _Plan, rows: Iterable[Row]) -> int:
+    """Write one table's rows in a transaction (nested in the caller's, if any); returns rows added."""
+    kept: list[tuple] = []
+    problems: list[str] = []
+    prepared = _prepare(plan, rows, kept, problems)
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            set_json_dumps(_encode, cur)
+            if plan.name != "sessions":
+                try:
+                    with conn.transaction():
+                        _copy(cur, plan.copy_direct, plan, prepared)  # rows are prepared as they stream
+                    return len(kept)
+                except errors.UniqueViolation:
+                    pass  # some rows are stored already: take the staged path
+            kept.extend(prepared)  # whatever the interrupted COPY had not reached yet
+            if not kept:
+                return 0
+            cur.execute(plan.create_stage)
+            cur.execute(sql.SQL("TRUNCATE {}").format(plan.stage))
+            _copy(cur, plan.copy_stage, plan, kept)
+            cur.execute(plan.insert)
+            return max(cur.rowcount, 0)
+    finally:
+        if problems:
+            log.warning("%d %s row(s) not stored, e.g. %s", len(problems), plan.name, problems[0])
+
+
+@contextmanager
+def _connection(target: Any):
+    """A psycopg 3 connection for a URL (opened and closed here) or one given by the caller."""
+    if isinstance(target, psycopg.Connection):
+        yield target
+        return
+    driver = getattr(target, "driver_connection", None)  # SQLAlchemy pool connection
+    if driver is None and hasattr(target, "connection"):  # SQLAlchemy Connection
+        driver = getattr(target.connection, "driver_connection", None)
+    if isinstance(driver, psycopg.Connection):
+        yield driver
+        return
+    if isinstance(target, str | URL):
+        conn = connect(target)
+        try:
+            yield conn
+        finally:
+            conn.close()
+        return
+    raise TypeError(f"expected a database URL or a psycopg 3 connection, not {type(target).__name__}")
+
+
+def write_rows(conn_or_url: Any, table_name: str, rows: Iterable[Row]) -> int:
+    """Store rows (dicts keyed by column) in a history table once each; returns the rows added."""
+    plan = _PLANS[_table(table_name).name]
+    if isinstance(rows, Sequence) and not rows:
+        return 0
+    with _connection(conn_or_url) as conn:
+        return _write(conn, plan, rows)
+
+
+def write_events(conn_or_url: Any, events: Iterable[Any]) -> dict[str, int]:
+    """Store live events (records or dicts) in their tables in one transaction; returns rows added per table."""
+    grouped = rows_by_table(events)
+    counts: dict[str, int] = {}
+    with _connection(conn_or_url) as conn, conn.transaction():
+        for name in TABLES:  # a fixed order, so concurrent writers take locks alike
+            if grouped.get(name):
+                counts[name] = _write(conn, _PLANS[name], grouped[name])
+    return counts

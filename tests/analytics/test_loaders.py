@@ -1,0 +1,178 @@
+"""Loaders: exact round trips, parameterised filters, the COPY fallback, and live frames of the same shape."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from analytics import db, fetch
+from analytics.frames import shape
+from analytics.joins import combine
+from analytics.loaders import (
+    live_frame,
+    load_alerts,
+    load_critical_alerts,
+    load_health,
+    load_indicators,
+    load_patterns,
+    load_sessions,
+)
+from analytics.records import rows_from_frame
+from analytics.sample import sample_history
+from analytics.writer import write_events, write_rows
+
+INJECTIONS = [
+    "AAPL'; DROP TABLE patterns; --",
+    "' OR '1'='1",
+    "AAPL\") OR 1=1 --",
+    "$1",
+    "%s",
+    "{}",
+    "AAPL\x00",
+]
+
+
+def fresh(df: pd.DataFrame, table: str = "patterns") -> pd.DataFrame:
+    """A slice of a frame as a loader would return it (categories of the rows present only)."""
+    cats = {c: str for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)}
+    return shape(df.astype(cats), table)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return sample_history(days=6, symbols=("AAPL", "NVDA", "TSLA"), patterns_per_symbol_day=12,
+                          indicator_every_minutes=30)
+
+
+@pytest.fixture
+def stored(history_url, sample):
+    for table in ("sessions", "patterns", "indicators", "indicator_alerts"):
+        write_rows(history_url, table, rows_from_frame(sample[table], table))
+    return history_url
+
+
+@pytest.fixture(params=["adbc", "copy"])
+def driver(request, monkeypatch):
+    """Run a test through ADBC and through the COPY-to-CSV fallback."""
+    if request.param == "copy":
+        monkeypatch.setattr(fetch, "adbc", None)
+    elif fetch.adbc is None:
+        pytest.skip("adbc-driver-postgresql not installed")
+    return request.param
+
+
+def test_every_table_round_trips_exactly(stored, sample, driver):
+    pd.testing.assert_frame_equal(load_patterns(stored), sample["patterns"])
+    pd.testing.assert_frame_equal(load_indicators(stored), sample["indicators"])
+    pd.testing.assert_frame_equal(load_alerts(stored), sample["indicator_alerts"])
+    pd.testing.assert_frame_equal(load_sessions(stored), sample["sessions"])
+
+
+def test_live_events_round_trip_through_the_database(history_url, wire_events, driver):
+    write_events(history_url, wire_events)
+    for kind, load in (("pattern", load_patterns), ("indicator", load_indicators),
+                       ("indicator_alert", load_alerts), ("critical_alert", load_critical_alerts),
+                       ("health", load_health), ("session", load_sessions)):
+        live = combine(live_frame(wire_events, kind=kind))  # the store keeps one copy of repeats
+        pd.testing.assert_frame_equal(load(history_url), live, check_like=False, obj=kind)
+
+
+def test_filters_by_symbol_time_type_session_and_confidence(stored, sample):
+    p = sample["patterns"]
+    start, end = datetime(2025, 1, 22, tzinfo=UTC), datetime(2025, 1, 23, 18, tzinfo=UTC)
+    got = load_patterns(stored, symbols=["AAPL", "TSLA"], start=start, end=end, pattern_types="Doji")
+    want = p[p.symbol.isin(["AAPL", "TSLA"]) & (p.detected_at >= start) & (p.detected_at < end)
+             & (p.pattern_type == "Doji")]
+    assert len(want) > 0
+    pd.testing.assert_frame_equal(got, fresh(want))
+    assert len(load_patterns(stored, session_id="sample-2025-01-24")) == (p.session_id == "sample-2025-01-24").sum()
+    assert len(load_patterns(stored, min_confidence=0.8)) == (p.confidence >= 0.8).sum()
+    i = load_indicators(stored, symbols="NVDA", indicators=["RSI"], start=date(2025, 1, 24))
+    assert set(i.indicator) == {"RSI"} and set(i.symbol) == {"NVDA"} and len(i) == 13
+    assert list(i.columns[-1:]) == ["value"]  # only the RSI's value keys are expanded
+    a = load_alerts(stored, alert_types=["RSI_OVERBOUGHT"], end="2025-01-21")
+    assert set(a.alert_type) <= {"RSI_OVERBOUGHT"} and (a.alerted_at < pd.Timestamp("2025-01-21", tz="UTC")).all()
+
+
+def test_limit_keeps_the_latest_rows_in_time_order(stored, sample):
+    got = load_patterns(stored, limit=5)
+    pd.testing.assert_frame_equal(got, fresh(sample["patterns"].tail(5)))
+
+
+def test_columns_loads_only_those(stored, sample):
+    got = load_patterns(stored, columns=["symbol", "confidence"])
+    assert list(got.columns) == ["symbol", "confidence"]
+    pd.testing.assert_frame_equal(got, sample["patterns"][["symbol", "confidence"]])
+    with pytest.raises(ValueError, match="bogus"):
+        load_patterns(stored, columns=["bogus"])
+
+
+def test_sql_injection_in_filters_matches_nothing_and_changes_nothing(stored, sample):
+    for hostile in INJECTIONS:
+        assert load_patterns(stored, symbols=[hostile]).empty, hostile
+        assert load_patterns(stored, pattern_types=hostile, session_id=hostile).empty, hostile
+        assert set(load_alerts(stored, symbols=["AAPL", hostile]).symbol) == {"AAPL"}, hostile
+        assert load_indicators(stored, indicators=[hostile]).empty, hostile
+        assert load_critical_alerts(stored, severities=[hostile], alert_types=[hostile]).empty, hostile
+    assert len(load_patterns(stored)) == len(sample["patterns"])
+    with db.engine_for(stored).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM patterns")).scalar_one() == len(sample["patterns"])
+
+
+def test_empty_results_keep_their_types(history_url):
+    frame = load_patterns(history_url, symbols=[])
+    assert frame.empty and dict(frame.dtypes) == dict(live_frame([]).dtypes)
+    assert str(frame.detected_at.dtype) == "datetime64[ns, UTC]"
+    assert isinstance(frame.symbol.dtype, pd.CategoricalDtype)
+
+
+def test_indicator_keys_with_quotes_are_read_back_as_columns(history_url):
+    event = {"kind": "indicator", "symbol": "AAPL", "indicator": "Odd", "values": {"it's": 1.5, 'a"b': 2.0},
+             "calculated_at": datetime(2025, 1, 2, tzinfo=UTC), "ts": datetime(2025, 1, 2, tzinfo=UTC)}
+    write_events(history_url, [event])
+    got = load_indicators(history_url)
+    assert got[["a\"b", "it's"]].iloc[0].tolist() == [2.0, 1.5]
+
+
+def test_progress_bar_shows_on_request(stored, sample, capsys):
+    assert len(load_patterns(stored, progress=True)) == len(sample["patterns"])
+    assert "rows" in capsys.readouterr().err
+
+
+def test_live_frame_matches_the_loaders_shape(wire_events, history_url):
+    for kind, load in (("pattern", load_patterns), ("indicator_alert", load_alerts),
+                       ("critical_alert", load_critical_alerts), ("health", load_health),
+                       ("session", load_sessions)):
+        live, stored = live_frame(wire_events, kind=kind), load(history_url)
+        assert list(live.columns) == list(stored.columns), kind
+        assert [str(t) for t in live.dtypes] == [str(t) for t in stored.dtypes], kind
+
+
+def test_live_frame_from_dicts_and_records_agree(wire_events):
+    patterns = [e for e in wire_events if type(e).__name__ == "Pattern"]
+    as_dicts = [{"kind": "pattern", **{f: getattr(e, f) for f in e.__struct_fields__}} for e in patterns]
+    pd.testing.assert_frame_equal(live_frame(patterns), live_frame(as_dicts))
+    frame = live_frame(patterns)
+    assert frame.pattern_type.tolist() == ["Doji", "Doji", "Hammer", "HeadShoulders", "BreakoutDaily"]
+
+
+def test_live_frame_needs_a_kind_for_a_mixed_stream(wire_events):
+    with pytest.raises(ValueError, match="several kinds"):
+        live_frame(wire_events)
+    indicators = live_frame(wire_events, kind="indicator")
+    assert indicators.indicator.tolist() == ["RSI", "MACD", "BollingerBands"]
+    assert indicators.loc[1, ["histogram", "macd", "signal"]].tolist() == [0.0391, 0.4312, 0.3921]
+
+
+def test_live_and_history_concatenate_cleanly(stored, sample):
+    history = load_patterns(stored, end="2025-01-24")
+    live = live_frame([{"kind": "pattern", "symbol": "AMD", "pattern": "Doji", "confidence": 0.9,
+                        "detected_at": datetime(2025, 1, 24, 15, tzinfo=UTC),
+                        "ts": datetime(2025, 1, 24, 15, tzinfo=UTC), "received": 1737730800.1}])
+    both = combine(history, live)
+    assert len(both) == len(history) + 1 and both.symbol.iloc[-1] == "AMD"
+    assert isinstance(both.symbol.dtype, pd.CategoricalDtype) and "AMD" in both.symbol.cat.categories
+    assert str(both.detected_at.dtype) == "datetime64[ns, UTC]"
