@@ -154,12 +154,64 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.redis_url:
         settings.redis_url = args.redis_url
-    runtime.get_ingest(settings)
+    if args.database_url:
+        settings.database_url = args.database_url
+    ingest = runtime.get_ingest(settings)
     stop = _stop_on_signals()
     try:
+        if args.record:
+            ingest.record(runtime.database_url(settings))
         _serve_page(args, stop, on_ready=lambda url: print(f"TickStock Live at {url}", flush=True))
     finally:
         runtime.shutdown()
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    """Record the stream to PostgreSQL without a page; SIGTERM/Ctrl-C flushes and stops."""
+    from . import runtime
+
+    settings = _settings(args)
+    settings.redis_url = args.redis_url or settings.redis_url
+    settings.database_url = args.database_url or settings.database_url
+    if not settings.redis_url:
+        raise CLIError("no Redis to record from: pass --redis-url or set REDIS_URL")
+    stop = _stop_on_signals()
+    ingest = runtime.get_ingest(settings)
+    try:
+        ingest.record(runtime.database_url(settings))
+        print(f"recording {settings.channel_prefix}:* from {settings.redis_url}", file=sys.stderr, flush=True)
+        while not stop.wait(args.report_every):
+            snap = ingest.recorder.snapshot()
+            print(f"written {snap['written']}  backlog {snap['backlog']}  lag {snap['lag_s']} s  "
+                  f"state {snap['state']}", file=sys.stderr, flush=True)
+    finally:
+        ingest.stop()
+        summary = {"buffer": ingest.buffer.stats(), "recorder": ingest.recorder.snapshot()
+                   if ingest.recorder else None}
+        runtime.shutdown()
+    print(json.dumps({"received": summary["buffer"]["received"], **(summary["recorder"] or {})}))
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from analytics.db import current_revision, upgrade
+
+    from . import runtime
+
+    settings = _settings(args)
+    settings.database_url = args.database_url or settings.database_url
+    if not settings.database_url:
+        raise CLIError("which database? pass --database-url or set DATABASE_URL")
+    url = runtime.database_url(settings)
+    try:
+        if args.action == "upgrade":
+            upgrade(url)
+        revision = current_revision(url)
+    except Exception as exc:  # unreachable server, missing database, bad credentials
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise CLIError(f"database at {url}: {reason}") from exc
+    print(f"{url}: schema at revision {revision}")
     return 0
 
 
@@ -179,6 +231,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  Redis      {redis_url}\n  PostgreSQL {database_url}", flush=True)
         ingest = runtime.get_ingest(settings)
         ingest.subscriber.wait_subscribed(10)
+        ingest.record(database_url)
         sim_stop = threading.Event()
 
         def simulator() -> None:
@@ -250,7 +303,21 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="serve the dashboard against $REDIS_URL / $DATABASE_URL")
     redis_flags(sv)
     server_flags(sv)
+    sv.add_argument("--record", action="store_true", help="also record the stream to PostgreSQL")
+    sv.add_argument("--database-url", help="history store (default: $DATABASE_URL, else embedded)")
     sv.set_defaults(func=cmd_serve)
+
+    rc = sub.add_parser("record", help="record the stream to PostgreSQL, without a page")
+    redis_flags(rc)
+    rc.add_argument("--database-url", help="history store (default: $DATABASE_URL, else embedded)")
+    rc.add_argument("--report-every", type=_positive(float), default=10.0, help="seconds between progress lines")
+    rc.set_defaults(func=cmd_record)
+
+    db = sub.add_parser("db", help="history schema: `tickstock db upgrade` creates or migrates it")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.add_argument("--database-url", help="default: $DATABASE_URL")
+    db.add_argument("--prefix", help=argparse.SUPPRESS)
+    db.set_defaults(func=cmd_db)
 
     dm = sub.add_parser("demo", help="everything on one machine: embedded services, simulator, dashboard")
     dm.add_argument("--prefix", help=argparse.SUPPRESS)

@@ -47,6 +47,7 @@ class Ingest:
         self.rejections: deque[dict] = deque(maxlen=REJECTION_LOG)
         self.on_reject = on_reject
         self.started_at: float | None = None
+        self.recorder = None  # a Recorder writing this ingest's stream to PostgreSQL, if any
         self._routes: dict[bytes, tuple[str, str | None]] = {
             name.encode(): (name, self.channels.suffix(name)) for name in self.channels.all
         }
@@ -74,10 +75,19 @@ class Ingest:
             self.subscriber.start()
         return self
 
+    def record(self, database_url: str) -> Ingest:
+        """Also write every decoded event to the history tables at `database_url`."""
+        from .recorder import Recorder
+
+        self.recorder = Recorder(self.buffer, database_url).start()
+        return self
+
     def stop(self) -> None:
-        """Stop reading, then flush what is pending so consumers get everything."""
+        """Stop reading, flush what is pending so consumers get everything, then the recorder."""
         self.subscriber.stop()
         self.buffer.stop()
+        if self.recorder is not None:
+            self.recorder.stop()
 
     def handle(self, replies: list) -> None:
         """Decode one read's [b"message", channel, payload] replies and hand them to the buffer."""
@@ -128,6 +138,7 @@ class Ingest:
             "subscriber": sub,
             "buffer": self.buffer.stats(),
             "rejections": list(self.rejections)[-20:],
+            "recorder": self.recorder.snapshot() if self.recorder is not None else None,
             "streaming_enabled": self.settings.streaming_enabled,
             "channel_prefix": self.settings.channel_prefix,
             "uptime_s": round(time.time() - self.started_at, 1) if self.started_at else 0.0,

@@ -7,7 +7,7 @@ import contextlib
 import threading
 
 from .ingest import Ingest
-from .services import redis_url_or_embedded
+from .services import database_url_or_embedded, redis_url_or_embedded
 from .settings import Settings
 
 _stack = contextlib.ExitStack()
@@ -23,6 +23,14 @@ def get_ingest(settings: Settings | None = None) -> Ingest:
             url = redis_url_or_embedded(s.redis_url, _stack)
         return Ingest(s, url)
     return Ingest.shared(factory)
+
+
+def database_url(settings: Settings) -> str:
+    """DATABASE_URL, or an embedded PostgreSQL kept for this process's lifetime."""
+    with _lock:
+        url = database_url_or_embedded(settings.database_url, _stack)
+    settings.database_url = url
+    return url
 
 
 def shutdown() -> None:

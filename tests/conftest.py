@@ -7,6 +7,7 @@ embedded ones started for the session. Never mocks.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,9 +60,9 @@ def database_url() -> Iterator[str]:
         yield server.url
 
 
-@pytest.fixture
-def private_database_url(database_url: str) -> Iterator[str]:
-    """A fresh database of this test's own on the session's server, dropped afterwards."""
+@contextmanager
+def private_database(database_url: str) -> Iterator[str]:
+    """A fresh database on the server of `database_url`, dropped afterwards (nothing else is)."""
     name = f"tickstock_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
     try:
@@ -77,6 +78,20 @@ def private_database_url(database_url: str) -> Iterator[str]:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def private_database_url(database_url: str) -> Iterator[str]:
+    """A fresh database of this test's own on the session's server, dropped afterwards."""
+    with private_database(database_url) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_database_url(database_url: str) -> Iterator[str]:
+    """A fresh database shared by one test module (for a module-scoped server)."""
+    with private_database(database_url) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,33 @@
+"""The JSON base of every REST handler: auth from the server's provider, JSON errors."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+from tornado.web import RequestHandler
+
+
+class APIHandler(RequestHandler):
+    """JSON answers; refuses anyone the server's auth provider (basic or OAuth) does not know."""
+
+    async def prepare(self) -> None:
+        provider = getattr(self.application, "auth_provider", None)
+        getter = getattr(provider, "get_user_async", None) or getattr(provider, "get_user", None)
+        if getter is None:
+            return
+        user = getter(self)
+        if inspect.isawaitable(user):
+            user = await user
+        if not user:
+            self.send_error_json(401, "authentication required: log in at /login first")
+
+    def send_error_json(self, status: int, reason: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": reason, "status": status}))
+
+    def write_json(self, payload) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(payload, default=str))

@@ -1,0 +1,134 @@
+"""History REST on real PostgreSQL: recorded rows come back; hostile parameters get a 400."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from tests.browser.conftest import serve, stop
+from tests.helpers import wait_for
+
+
+def get(url: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=15) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("Content-Type", ""), err.read()
+
+
+def iso(minutes_ago: float) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture(scope="module")
+def recorded(redis_url, module_database_url):
+    s = serve(redis_url, {"DATABASE_URL": module_database_url}, "--record")
+    s.publish("streaming:session_started", json.dumps({"event": "session_started", "data": {
+        "session_id": "hist-1", "symbol_universe_key": "u"}}))
+    sent = 2
+    for i in range(30):  # AAPL: 20 Doji + 10 Hammer over the last 30 minutes; MSFT: 5 Doji
+        sym, name = ("AAPL", "Doji" if i < 20 else "Hammer") if i < 30 else ("MSFT", "Doji")
+        s.publish("patterns:streaming", json.dumps({"session_id": "hist-1", "timestamp": iso(i), "detection": {
+            "symbol": sym, "pattern_type": name, "confidence": 0.8 + i / 1000, "timestamp": iso(i),
+            "timeframe": "1min", "parameters": {"i": i}}}))
+    for i in range(5):
+        s.publish("patterns:streaming", json.dumps({"session_id": "hist-1", "symbol": "MSFT", "pattern": "Doji",
+                                                    "confidence": 0.75, "timestamp": iso(i)}))
+    for i in range(12):
+        s.publish("alerts:indicators", json.dumps({"session_id": "hist-1", "symbol": "AAPL", "timestamp": iso(i),
+                                                   "alert_type": "RSI_OVERBOUGHT" if i % 3 else "MACD_BULLISH_CROSS",
+                                                   "data": {"rsi": 70 + i}}))
+        s.publish("indicators:streaming", json.dumps({"session_id": "hist-1", "timestamp": iso(i), "calculation": {
+            "indicator_type": "RSI", "symbol": "AAPL", "timestamp": iso(i), "values": {"value": 70 + i}}}))
+    sent += 30 + 5 + 24 - 1
+    api = s.url + "/api"
+
+    def caught_up():
+        st = json.loads(get(api + "/status")[2])
+        rec = st["recorder"]
+        return st["buffer"]["received"] >= sent and rec and rec["backlog"] == 0 and rec["written"] >= sent
+    wait_for(caught_up, timeout=30, message="the recorder did not catch up")
+    yield s, api, module_database_url
+    stop(s)
+
+
+def test_patterns_of_a_symbol_newest_first_within_the_window(recorded):
+    _, api, _ = recorded
+    status, _, body = get(api + "/patterns/AAPL?hours=1&limit=25")
+    data = json.loads(body)
+    assert status == 200 and data["count"] == 25
+    times = [r["detected_at"] for r in data["rows"]]
+    assert times == sorted(times, reverse=True)
+    assert {r["pattern_type"] for r in data["rows"]} == {"Doji", "Hammer"}
+    assert json.loads(get(api + "/patterns/MSFT")[2])["count"] == 5
+    assert json.loads(get(api + "/patterns/NOPE")[2])["count"] == 0
+
+
+def test_indicators_alerts_and_summary(recorded):
+    _, api, _ = recorded
+    ind = json.loads(get(api + "/indicators/AAPL?indicator=RSI&hours=2")[2])
+    assert ind["count"] == 12 and ind["rows"][0]["values"] == {"value": 70.0}
+    alerts = json.loads(get(api + "/alerts?alert_type=macd_bullish_cross&limit=10")[2])
+    assert alerts["count"] == 4 and {r["alert_type"] for r in alerts["rows"]} == {"MACD_BULLISH_CROSS"}
+    summary = json.loads(get(api + "/summary")[2])
+    assert summary["session_id"] == "hist-1"
+    assert summary["patterns_by_type"] == {"Doji": 25, "Hammer": 10}
+    assert summary["top_symbols"][0] == {"symbol": "AAPL", "patterns": 30}
+    assert summary["alert_distribution"] == {"RSI_OVERBOUGHT": 8, "MACD_BULLISH_CROSS": 4}
+    assert summary["totals"]["indicators"] == 12 and summary["totals"]["symbols"] == 2
+
+
+def test_csv_format_on_each_endpoint(recorded):
+    _, api, _ = recorded
+    for path, first_column in (("/patterns/AAPL", "detected_at"), ("/indicators/AAPL", "calculated_at"),
+                               ("/alerts", "alerted_at"), ("/summary", "section")):
+        status, ctype, body = get(api + path + "?format=csv")
+        assert status == 200 and ctype.startswith("text/csv"), path
+        rows = list(csv.DictReader(io.StringIO(body.decode())))
+        assert rows and next(iter(rows[0])) == first_column, path
+
+
+HOSTILE = ["'; DROP TABLE patterns; --", "AAPL' OR '1'='1", "1; SELECT pg_sleep(5)", "<script>alert(1)</script>",
+           "../../etc/passwd", "%00", "A" * 500, "𝔸𝔸𝔸"]
+
+
+@pytest.mark.parametrize("path_template", [
+    "/patterns/{v}", "/indicators/{v}", "/patterns/AAPL?hours={v}", "/patterns/AAPL?limit={v}",
+    "/indicators/AAPL?indicator={v}", "/alerts?alert_type={v}", "/alerts?limit={v}", "/alerts?hours={v}",
+    "/summary?hours={v}", "/patterns/AAPL?format={v}",
+])
+def test_hostile_values_in_every_parameter_get_a_400_and_touch_nothing(recorded, path_template):
+    _, api, db = recorded
+    with sa.create_engine(db).connect() as conn:
+        before = conn.execute(sa.text("select count(*) from patterns")).scalar_one()
+    for value in HOSTILE:
+        status, ctype, body = get(api + path_template.format(v=urllib.parse.quote(value, safe="")))
+        assert status == 400, (path_template, value, body)
+        assert ctype.startswith("application/json") and json.loads(body)["error"]
+    with sa.create_engine(db).connect() as conn:
+        assert conn.execute(sa.text("select count(*) from patterns")).scalar_one() == before
+
+
+@pytest.mark.parametrize("query", ["hours=0", "hours=25", "hours=-1", "hours=1.5", "limit=0", "limit=1001",
+                                   "hours=1&hours=2", "nope=1"])
+def test_out_of_range_and_unknown_parameters_say_what_is_wrong(recorded, query):
+    _, api, _ = recorded
+    status, _, body = get(api + "/patterns/AAPL?" + query)
+    reason = json.loads(body)["error"]
+    assert status == 400 and query.split("=")[0] in reason
+
+
+def test_alert_limit_bounds_are_10_to_500(recorded):
+    _, api, _ = recorded
+    assert get(api + "/alerts?limit=9")[0] == 400
+    assert get(api + "/alerts?limit=501")[0] == 400
+    assert get(api + "/alerts?limit=500")[0] == 200

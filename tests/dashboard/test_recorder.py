@@ -1,0 +1,96 @@
+"""The recorder on real PostgreSQL: everything decoded is stored once, through an outage."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from dashboard.ingest import Ingest
+from dashboard.services import EmbeddedPostgres
+from dashboard.settings import Settings
+from tests.helpers import wait_for
+
+
+def detection(i: int, conf: float = 0.9) -> str:
+    ts = f"2025-01-24T10:{i // 60 % 60:02d}:{i % 60:02d}Z"
+    return json.dumps({"event": "pattern_detected", "timestamp": ts, "session_id": "rec-1",
+                       "detection": {"pattern_type": "Doji", "symbol": f"S{i:04d}", "confidence": conf,
+                                     "timestamp": ts, "timeframe": "1min", "parameters": {"i": i}}})
+
+
+def count(url: str, table: str) -> int:
+    with sa.create_engine(url).connect() as conn:
+        return conn.execute(sa.text(f"select count(*) from {table}")).scalar_one()
+
+
+@pytest.fixture
+def ingest(redis_url, channel_prefix):
+    ing = Ingest(Settings.from_env({}, channel_prefix=channel_prefix), redis_url).start()
+    assert ing.subscriber.wait_subscribed(10)
+    yield ing
+    ing.stop()
+
+
+def test_every_decoded_event_is_stored_once_including_filtered_and_duplicates(
+        ingest, redis_client, channel_prefix, private_database_url):
+    ingest.record(private_database_url)
+    p = channel_prefix
+    for i in range(50):
+        redis_client.publish(f"{p}:patterns:streaming", detection(i, conf=0.5 if i % 5 == 0 else 0.9))
+    for i in range(0, 50, 2):  # high-confidence copies on the other channel, and plain repeats
+        redis_client.publish(f"{p}:patterns:detected", detection(i))
+        redis_client.publish(f"{p}:patterns:streaming", detection(i))
+    redis_client.publish(f"{p}:alerts:indicators", json.dumps({"alert_type": "RSI_OVERBOUGHT", "symbol": "S0001",
+                                                              "timestamp": "2025-01-24T10:00:01Z", "data": {"rsi": 71}}))
+    redis_client.publish(f"{p}:alerts:critical", json.dumps({"type": "CONNECTION_LOST", "message": "m",
+                                                            "timestamp": "2025-01-24T10:00:02Z"}))
+    wait_for(lambda: ingest.buffer.stats()["received"] == 102, message="not all messages arrived")
+    rec = ingest.recorder
+    wait_for(lambda: rec.backlog == 0 and rec.written >= 102, message=f"recorder never caught up: {rec.snapshot()}")
+    assert count(private_database_url, "patterns") == 50  # filtered ones too; copies and repeats once
+    assert count(private_database_url, "indicator_alerts") == 1
+    assert count(private_database_url, "critical_alerts") == 1
+    assert ingest.status()["recorder"]["rows_added"]["patterns"] == 50
+
+
+def test_database_outage_loses_nothing_and_the_dashboard_keeps_running(
+        ingest, redis_client, channel_prefix, tmp_path):
+    pg = EmbeddedPostgres(data_dir=tmp_path / "pg")
+    pg.start()
+    try:
+        ingest.record(pg.url)
+        live = ingest.buffer.register("live")
+        rec = ingest.recorder
+        for i in range(100):
+            redis_client.publish(f"{channel_prefix}:patterns:streaming", detection(i))
+        wait_for(lambda: rec.written == 100, message=f"first writes: {rec.snapshot()}")
+        pg.stop()
+        for i in range(100, 300):
+            redis_client.publish(f"{channel_prefix}:patterns:streaming", detection(i))
+        wait_for(lambda: rec.state == "retrying" and rec.backlog == 200, timeout=20,
+                 message=f"the outage was not noticed: {rec.snapshot()}")
+        assert ingest.status()["recorder"]["last_error"]
+        wait_for(lambda: ingest.buffer.stats()["delivered"] == 300)
+        assert len(live.drain()) == 300  # the live side never waited for the database
+        pg.start()
+        wait_for(lambda: rec.backlog == 0 and rec.written == 300, timeout=30,
+                 message=f"the backlog was not written after the database came back: {rec.snapshot()}")
+        assert count(pg.url, "patterns") == 300
+        assert rec.snapshot()["dropped"] == 0 and rec.retries >= 1
+    finally:
+        ingest.stop()
+        pg.stop()
+
+
+def test_stopping_flushes_what_is_pending(redis_url, channel_prefix, redis_client, private_database_url):
+    ing = Ingest(Settings.from_env({"STREAMING_BUFFER_INTERVAL": "60000"}, channel_prefix=channel_prefix),
+                 redis_url).start()
+    assert ing.subscriber.wait_subscribed(10)
+    ing.record(private_database_url)
+    for i in range(20):
+        redis_client.publish(f"{channel_prefix}:patterns:streaming", detection(i))
+    wait_for(lambda: ing.buffer.stats()["received"] == 20)
+    ing.stop()  # no flush has run yet: stopping must still store all 20
+    assert count(private_database_url, "patterns") == 20
