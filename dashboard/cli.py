@@ -194,6 +194,24 @@ def cmd_record(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .replay import ReplayError, replay
+
+    settings = _settings(args)
+    url = _redis_url(args, settings)
+    database = args.database_url or settings.database_url
+    if not database:
+        raise CLIError("which history store? pass --database-url or set DATABASE_URL")
+    stop = _stop_on_signals()
+    try:
+        summary = replay(database, url, args.session, speed=args.speed, prefix=settings.channel_prefix,
+                         progress=not args.quiet, stop_event=stop)
+    except ReplayError as exc:
+        raise CLIError(str(exc)) from exc
+    print(json.dumps(summary))
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from analytics.db import current_revision, upgrade
 
@@ -312,6 +330,14 @@ def build_parser() -> argparse.ArgumentParser:
     rc.add_argument("--database-url", help="history store (default: $DATABASE_URL, else embedded)")
     rc.add_argument("--report-every", type=_positive(float), default=10.0, help="seconds between progress lines")
     rc.set_defaults(func=cmd_record)
+
+    rp = sub.add_parser("replay", help="republish a recorded session to Redis at N x speed")
+    redis_flags(rp)
+    rp.add_argument("--session", required=True, help="the recorded session id")
+    rp.add_argument("--speed", type=_positive(float), default=1.0, help="time factor (default 1; 0: as fast as possible)")
+    rp.add_argument("--database-url", help="history store (default: $DATABASE_URL)")
+    rp.add_argument("--quiet", action="store_true", help="no progress bar")
+    rp.set_defaults(func=cmd_replay)
 
     db = sub.add_parser("db", help="history schema: `tickstock db upgrade` creates or migrates it")
     db.add_argument("action", choices=["upgrade", "current"])
