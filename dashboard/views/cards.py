@@ -63,7 +63,7 @@ def card(label: str, value, bad: bool = False, key: str = "") -> str:
             f'<div class="k">{_e(label)}</div></div>')
 
 
-def metric_cards(stats: dict, lag: dict, subscriber: dict, session_dropped: int) -> str:
+def metric_cards(stats: dict, lag: dict, subscriber: dict, session_dropped: int, recorder: dict | None = None) -> str:
     by_type = stats.get("events_per_s_by_type", {})
     dropped = stats["dropped"] + session_dropped
     cards = [
@@ -81,6 +81,10 @@ def metric_cards(stats: dict, lag: dict, subscriber: dict, session_dropped: int)
         card("reconnects", subscriber.get("reconnects", 0), bad=subscriber.get("state") != "connected",
              key="reconnects"),
     ]
+    if recorder is not None:  # the history store: red while it is away or behind
+        behind = recorder["state"] == "retrying" or recorder["dropped"] > 0
+        cards += [card("recorder backlog", recorder["backlog"], bad=behind, key="recorder_backlog"),
+                  card("recorder lag", f'{recorder["lag_s"]:.1f} s', bad=behind, key="recorder_lag")]
     return f'<div class="ts-cards">{"".join(cards)}</div>'
 
 

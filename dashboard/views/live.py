@@ -302,7 +302,7 @@ class LiveDashboard(pn.viewable.Viewer):
         if html != self.status_pane.object:
             self.status_pane.object = html
         self.metrics_pane.object = cards.metric_cards(status["buffer"], self.lag(), status["subscriber"],
-                                                      self._consumer.dropped)
+                                                      self._consumer.dropped, status["recorder"])
         health = status["session"]["health"]
         if health is not None:
             self.health_pane.object = cards.health_panel(health)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from dashboard.ingest import Ingest
 from dashboard.services import EmbeddedPostgres
 from dashboard.settings import Settings
+from dashboard.views.live import LiveDashboard
 from tests.helpers import wait_for
 
 
@@ -72,6 +73,10 @@ def test_database_outage_loses_nothing_and_the_dashboard_keeps_running(
         wait_for(lambda: rec.state == "retrying" and rec.backlog == 200, timeout=20,
                  message=f"the outage was not noticed: {rec.snapshot()}")
         assert ingest.status()["recorder"]["last_error"]
+        page = LiveDashboard(ingest)  # the page shows the backlog, in red
+        page.refresh_status()
+        assert '<div class="ts-card bad" data-metric="recorder_backlog"><div class="v">200<' in page.metrics_pane.object
+        page.close()
         wait_for(lambda: ingest.buffer.stats()["delivered"] == 300)
         assert len(live.drain()) == 300  # the live side never waited for the database
         pg.start()
