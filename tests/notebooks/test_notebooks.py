@@ -39,3 +39,15 @@ def test_live_monitoring_notebook_shows_the_dashboard_inline_and_the_live_frame(
     text = outputs(nb)
     assert " patterns, " in text and "pattern rows" in text
     assert "identity holds: True" in text
+
+
+def test_history_analysis_notebook_runs_loaders_joins_statistics_and_plots(redis_url, channel_prefix,
+                                                                           private_database_url):
+    nb = run("02_history_analysis.ipynb", {"REDIS_URL": redis_url, "STREAMING_CHANNEL_PREFIX": channel_prefix,
+                                           "DATABASE_URL": private_database_url})
+    text = outputs(nb)
+    assert "messages sent;" in text and "'patterns':" in text
+    assert "base_rate" in text and "RSI.value" in text
+    plots = [c for c in nb.cells if c.cell_type == "code" and "hv." in c.source and "extension" not in c.source]
+    assert plots and all(any("application/vnd.holoviews_exec.v0+json" in o.get("data", {}) for o in c.outputs)
+                         for c in plots)
