@@ -29,7 +29,7 @@ class Rejected(Exception):
 # ---------------------------------------------------------------- typed records (output)
 
 
-class Event(msgspec.Struct, kw_only=True, tag_field="kind"):
+class Event(msgspec.Struct, kw_only=True, tag_field="kind", gc=False):
     channel: str
     ts: datetime  # the producer's timestamp of the message (publish time)
     received: float  # epoch seconds when this process read it
@@ -109,7 +109,7 @@ AnyEvent = Pattern | Indicator | IndicatorAlert | CriticalAlert | SessionStarted
 Id = str | int | None
 
 
-class _PatternBody(msgspec.Struct):
+class _PatternBody(msgspec.Struct, gc=False):
     pattern_type: str | None = None
     pattern: str | None = None
     pattern_name: str | None = None
@@ -131,7 +131,7 @@ class _PatternMsg(_PatternBody):
     pattern_data: _PatternBody | None = None
 
 
-class _IndicatorBody(msgspec.Struct):
+class _IndicatorBody(msgspec.Struct, gc=False):
     indicator_type: str | None = None
     indicator: str | None = None
     indicator_name: str | None = None
@@ -148,7 +148,7 @@ class _IndicatorMsg(_IndicatorBody):
     indicator_data: _IndicatorBody | None = None
 
 
-class _AlertBody(msgspec.Struct):
+class _AlertBody(msgspec.Struct, gc=False):
     alert_type: str | None = None
     type: str | None = None
     symbol: str | None = None
@@ -163,7 +163,7 @@ class _AlertMsg(_AlertBody):
     alert: _AlertBody | None = None
 
 
-class _SessionBody(msgspec.Struct):
+class _SessionBody(msgspec.Struct, gc=False):
     session_id: Id = None
     symbol_universe_key: str | None = None
     universe: str | None = None
@@ -178,12 +178,12 @@ class _SessionMsg(_SessionBody):
     data: _SessionBody | None = None
 
 
-class _Stale(msgspec.Struct):
+class _Stale(msgspec.Struct, gc=False):
     count: int | None = None
     symbols: list[str] | None = None
 
 
-class _HealthBody(msgspec.Struct):
+class _HealthBody(msgspec.Struct, gc=False):
     session_id: Id = None
     timestamp: Stamp = None
     status: str | None = None
@@ -199,7 +199,7 @@ class _HealthMsg(_HealthBody):
     data: _HealthBody | None = None
 
 
-class _PersistenceMsg(msgspec.Struct):
+class _PersistenceMsg(msgspec.Struct, gc=False):
     session_id: Id = None
     timestamp: Stamp = None
     table: str | None = None
@@ -272,25 +272,23 @@ def _shallow(obj: dict | list | None, what: str) -> None:
         stack.extend((v, level + 1) for v in children if type(v) is dict or type(v) is list)
 
 
-def _load(cls: type, raw: bytes):
-    try:
-        return _DECODERS[cls].decode(raw)
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        if text.startswith("Expected `object`"):
-            raise Rejected("not_object", f"not a JSON object: {text}") from None
-        where = text.rsplit("`$", 1)[-1] if "`$" in text else ""
-        if "confidence" in where:
-            raise Rejected("bad_confidence", f"confidence is not a number: {text}") from None
-        if "time" in where or "date" in where or "RFC3339" in text:
-            raise Rejected("bad_timestamp", f"unparsable timestamp: {text}") from None
-        raise Rejected("bad_field", text) from None
-    except msgspec.DecodeError as exc:
-        raise Rejected("not_json", f"not JSON: {exc}") from None
-    except RecursionError:
-        raise Rejected("too_deep", "nesting too deep") from None
-    except UnicodeDecodeError as exc:
-        raise Rejected("not_json", f"not JSON: invalid UTF-8: {exc}") from None
+def _rejection(exc: Exception) -> Rejected:
+    """The rejection for a message msgspec could not decode into its wire shape."""
+    if isinstance(exc, RecursionError):
+        return Rejected("too_deep", "nesting too deep")
+    if isinstance(exc, UnicodeDecodeError):
+        return Rejected("not_json", f"not JSON: invalid UTF-8: {exc}")
+    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
+        return Rejected("not_json", f"not JSON: {exc}")
+    text = str(exc)
+    if text.startswith("Expected `object`"):
+        return Rejected("not_object", f"not a JSON object: {text}")
+    where = text.rsplit("`$", 1)[-1] if "`$" in text else ""
+    if "confidence" in where:
+        return Rejected("bad_confidence", f"confidence is not a number: {text}")
+    if "time" in where or "date" in where or "RFC3339" in text:
+        return Rejected("bad_timestamp", f"unparsable timestamp: {text}")
+    return Rejected("bad_field", text)
 
 
 # ---------------------------------------------------------------- per channel
@@ -504,26 +502,29 @@ def _persistence(msg: _PersistenceMsg, raw: bytes, channel: str, received: float
 
 def decode(suffix: str | None, channel: str, raw: bytes, received: float) -> AnyEvent:
     """One message from `channel` (whose suffix the caller resolved) as a typed event, or Rejected."""
-    if suffix is None:
+    route = _BY_SUFFIX.get(suffix)
+    if route is None:
         raise Rejected("unknown_channel", f"unknown channel {channel!r}")
     if len(raw) > C.MAX_PAYLOAD_BYTES:
         raise Rejected("too_large", f"payload of {len(raw)} bytes is over the {C.MAX_PAYLOAD_BYTES}-byte limit")
-    handler = _BY_SUFFIX.get(suffix)
-    if handler is None:
-        raise Rejected("unknown_channel", f"unknown channel {channel!r}")
-    return handler(raw, channel, received)
+    decoder, build = route
+    try:
+        msg = decoder(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
+        raise _rejection(exc) from None
+    return build(msg, raw, channel, received)
 
 
-_BY_SUFFIX = {
-    C.PATTERNS_STREAMING: lambda raw, ch, t: _pattern(_load(_PatternMsg, raw), ch, t, False),
-    C.PATTERNS_DETECTED: lambda raw, ch, t: _pattern(_load(_PatternMsg, raw), ch, t, True),
-    C.INDICATORS_STREAMING: lambda raw, ch, t: _indicator(_load(_IndicatorMsg, raw), ch, t),
-    C.ALERTS_INDICATORS: lambda raw, ch, t: _indicator_alert(_load(_AlertMsg, raw), ch, t),
-    C.ALERTS_CRITICAL: lambda raw, ch, t: _critical(_load(_AlertMsg, raw), ch, t),
-    C.HEALTH: lambda raw, ch, t: _health(_load(_HealthMsg, raw), ch, t),
-    C.SESSION_STARTED: lambda raw, ch, t: _session(_load(_SessionMsg, raw), ch, t, True),
-    C.SESSION_STOPPED: lambda raw, ch, t: _session(_load(_SessionMsg, raw), ch, t, False),
-    C.PERSISTENCE: lambda raw, ch, t: _persistence(_load(_PersistenceMsg, raw), raw, ch, t),
+_BY_SUFFIX = {  # suffix -> (typed JSON decoder, builder of the record)
+    C.PATTERNS_STREAMING: (_DECODERS[_PatternMsg].decode, lambda m, raw, ch, t: _pattern(m, ch, t, False)),
+    C.PATTERNS_DETECTED: (_DECODERS[_PatternMsg].decode, lambda m, raw, ch, t: _pattern(m, ch, t, True)),
+    C.INDICATORS_STREAMING: (_DECODERS[_IndicatorMsg].decode, lambda m, raw, ch, t: _indicator(m, ch, t)),
+    C.ALERTS_INDICATORS: (_DECODERS[_AlertMsg].decode, lambda m, raw, ch, t: _indicator_alert(m, ch, t)),
+    C.ALERTS_CRITICAL: (_DECODERS[_AlertMsg].decode, lambda m, raw, ch, t: _critical(m, ch, t)),
+    C.HEALTH: (_DECODERS[_HealthMsg].decode, lambda m, raw, ch, t: _health(m, ch, t)),
+    C.SESSION_STARTED: (_DECODERS[_SessionMsg].decode, lambda m, raw, ch, t: _session(m, ch, t, True)),
+    C.SESSION_STOPPED: (_DECODERS[_SessionMsg].decode, lambda m, raw, ch, t: _session(m, ch, t, False)),
+    C.PERSISTENCE: (_DECODERS[_PersistenceMsg].decode, lambda m, raw, ch, t: _persistence(m, raw, ch, t)),
 }
 
 
