@@ -116,6 +116,9 @@ class Ingest:
             if type(ev) in _STATE:
                 state(ev)
         self.buffer.take(events, received=received, rejected=rejected)
+        last = self.subscriber.last_message_at
+        for name in received:
+            last[name] = now
 
     def _rejected(self, channel: str, exc: Rejected, raw: bytes, now: float) -> None:
         entry = {

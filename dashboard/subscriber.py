@@ -49,7 +49,7 @@ class Subscriber:
         self.reconnects = 0
         self.disconnected_s = 0.0
         self.last_error: str | None = None
-        self.last_message_at: dict[str, float] = {}  # channel -> epoch seconds
+        self.last_message_at: dict[str, float] = {}  # channel -> epoch seconds (kept by the handler)
         self.messages = 0  # replies read since start (messages, and the odd pong)
         self.last_batch_at: float | None = None  # monotonic time of the latest read
         self._down_since: float | None = None
@@ -145,7 +145,6 @@ class Subscriber:
         last_rx = time.monotonic()
         ping_sent: float | None = None
         handler, stop = self.handler, self._stop
-        last_at = self.last_message_at
         while not stop.is_set():
             ready, _, _ = select.select([sock], [], [], 0.25)
             now = time.monotonic()
@@ -170,9 +169,6 @@ class Subscriber:
             if replies:
                 self.messages += len(replies)
                 self.last_batch_at = now
-                wall = time.time()
-                for channel in {r[1] for r in replies if type(r) is list}:
-                    last_at[channel.decode("utf-8", "replace")] = wall
                 handler(replies)
 
     def _confirm(self, replies: list, pending: int) -> int:

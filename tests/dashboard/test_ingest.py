@@ -45,6 +45,8 @@ def test_both_channel_duplicate_is_one_delivered_detection(ingest, redis_client,
     got = consumer.drain()
     assert len(got) == 1 and got[0].high_confidence
     assert st["deduplicated_by"] == {"cross_channel": 1} and st["identity_holds"]
+    seen = ingest.status()["subscriber"]["last_message_at"]
+    assert set(seen) == {f"{channel_prefix}:patterns:streaming", f"{channel_prefix}:patterns:detected"}
 
 
 def test_dedup_window_keeps_the_latest_on_real_traffic(ingest, redis_client, channel_prefix):

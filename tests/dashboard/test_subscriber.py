@@ -43,7 +43,7 @@ def test_receives_every_message_in_order_on_every_channel(redis_url, channel_pre
         wait_for(lambda: len(got.messages) == 5000, message=f"got {len(got.messages)} of 5000")
         assert got.payloads(chans[0].encode()) == [str(i).encode() for i in range(0, 5000, 2)]
         snap = sub.snapshot()
-        assert snap["state"] == "connected" and set(snap["last_message_at"]) == set(chans)
+        assert snap["state"] == "connected" and snap["messages"] == 5000
     finally:
         sub.stop()
     assert sub.snapshot()["state"] == "stopped"
