@@ -7,9 +7,9 @@ embedded ones started for the session. Never mocks.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest

@@ -5,21 +5,12 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 import redis
 
 from dashboard.events import CriticalAlert, Pattern
 from dashboard.ingest import Ingest
 from dashboard.settings import Settings
 from tests.helpers import wait_for
-
-
-@pytest.fixture
-def ingest(redis_url, channel_prefix):
-    ing = Ingest(Settings.from_env({}, channel_prefix=channel_prefix), redis_url).start()
-    assert ing.subscriber.wait_subscribed(10)
-    yield ing
-    ing.stop()
 
 
 def send(r: redis.Redis, prefix: str, suffix: str, payload) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import sqlalchemy as sa
 
 from dashboard.ingest import Ingest
@@ -24,14 +23,6 @@ def detection(i: int, conf: float = 0.9) -> str:
 def count(url: str, table: str) -> int:
     with sa.create_engine(url).connect() as conn:
         return conn.execute(sa.text(f"select count(*) from {table}")).scalar_one()
-
-
-@pytest.fixture
-def ingest(redis_url, channel_prefix):
-    ing = Ingest(Settings.from_env({}, channel_prefix=channel_prefix), redis_url).start()
-    assert ing.subscriber.wait_subscribed(10)
-    yield ing
-    ing.stop()
 
 
 def test_every_decoded_event_is_stored_once_including_filtered_and_duplicates(
