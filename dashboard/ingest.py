@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from .buffer import StreamingBuffer
 from .channels import Channels
-from .events import Health, Rejected, SessionStarted, SessionStopped, decode
+from .decoding import Rejected, decode
+from .events import Health, SessionStarted, SessionStopped
 from .session import SessionTracker
 from .settings import Settings
 from .subscriber import Subscriber

@@ -24,7 +24,7 @@ WIRE = Path(__file__).resolve().parents[3] / "shared" / "wire" / "tickstockpl-ph
 @pytest.fixture(scope="session")
 def wire_events() -> list:
     """Every TickStockPL wire example, decoded by the live side into its typed record."""
-    from dashboard import events
+    from dashboard import decoding
     from dashboard.channels import Channels
 
     if not WIRE.exists():  # CI clones the repo with shared/ beside it
@@ -35,5 +35,5 @@ def wire_events() -> list:
         if line.strip():
             example = json.loads(line)
             raw = json.dumps(example["payload"]).encode()
-            out.append(events.decode(channels.suffix(example["channel"]), example["channel"], raw, 1_737_713_000.0))
+            out.append(decoding.decode(channels.suffix(example["channel"]), example["channel"], raw, 1_737_713_000.0))
     return out

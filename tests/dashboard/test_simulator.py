@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import redis
 
-from dashboard import events
+from dashboard import decoding, events
 from dashboard.channels import Channels
 from dashboard.market import Ticker
 from dashboard.simulator import ALERT_TYPES, INDICATOR_TYPES, SimulatorError, generate, simulate
@@ -78,7 +78,7 @@ def stream() -> list[tuple[str, dict]]:
 
 
 def decoded(listener: Listener, messages) -> list[events.AnyEvent]:
-    return [events.decode(listener.channels.suffix(ch), ch, raw, at) for ch, raw, at in messages]
+    return [decoding.decode(listener.channels.suffix(ch), ch, raw, at) for ch, raw, at in messages]
 
 
 def with_latest(stream) -> Iterator[tuple[dict, dict, dict]]:
@@ -202,7 +202,7 @@ def test_stream_starts_with_the_session_and_sends_health_every_n_messages():
 def test_every_generated_message_decodes(stream):
     ch = Channels()
     for channel, payload in stream[:5000]:
-        events.decode(ch.suffix(channel), channel, json.dumps(payload).encode(), time.time())
+        decoding.decode(ch.suffix(channel), channel, json.dumps(payload).encode(), time.time())
 
 
 def test_rsi_evolves_smoothly_per_symbol_and_stays_within_bounds(stream):

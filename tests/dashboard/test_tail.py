@@ -9,7 +9,7 @@ import sys
 
 import redis
 
-from tests.dashboard.test_events import MALFORMED, wire_examples
+from tests.dashboard.test_decoding import MALFORMED, wire_examples
 from tests.helpers import wait_for
 
 

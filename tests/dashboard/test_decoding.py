@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard import decoding as D
 from dashboard import events as E
 from dashboard.channels import Channels
 
@@ -25,7 +26,7 @@ def wire_examples() -> list[dict]:
 
 def dec(channel: str, payload) -> E.AnyEvent:
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return E.decode(CH.suffix(channel), channel, raw, NOW)
+    return D.decode(CH.suffix(channel), channel, raw, NOW)
 
 
 EXPECTED_KIND = {
@@ -145,7 +146,7 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("channel", "payload", "code"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
 def test_malformed_messages_are_rejected_with_a_reason(channel, payload, code):
-    with pytest.raises(E.Rejected) as info:
+    with pytest.raises(D.Rejected) as info:
         dec(channel, payload)
     assert info.value.code == code
     assert info.value.reason

@@ -1,0 +1,121 @@
+"""The wire shapes of TickStockPL messages: every producer variant's fields, all optional.
+
+msgspec decodes a payload straight into one of these (in C, type-checked); the decoder then
+picks the variant's fields and builds the typed record.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+Stamp = datetime | float | None  # RFC 3339 text, or epoch seconds (ms when > 1e11)
+
+Id = str | int | None
+
+
+class PatternBody(msgspec.Struct, gc=False):
+    pattern_type: str | None = None
+    pattern: str | None = None
+    pattern_name: str | None = None
+    symbol: str | None = None
+    confidence: float | None = None
+    timestamp: Stamp = None
+    detection_timestamp: Stamp = None
+    timeframe: str | None = None
+    tier: str | None = None
+    parameters: dict[str, Any] | None = None
+    levels: list[Any] | None = None
+    metadata: dict[str, Any] | None = None
+    expiration_date: Stamp = None
+
+
+class PatternMsg(PatternBody):
+    session_id: Id = None
+    detection: PatternBody | None = None
+    pattern_data: PatternBody | None = None
+
+
+class IndicatorBody(msgspec.Struct, gc=False):
+    indicator_type: str | None = None
+    indicator: str | None = None
+    indicator_name: str | None = None
+    symbol: str | None = None
+    timestamp: Stamp = None
+    values: dict[str, Any] | float | None = None
+    value: float | None = None
+    timeframe: str | None = None
+
+
+class IndicatorMsg(IndicatorBody):
+    session_id: Id = None
+    calculation: IndicatorBody | None = None
+    indicator_data: IndicatorBody | None = None
+
+
+class AlertBody(msgspec.Struct, gc=False):
+    alert_type: str | None = None
+    type: str | None = None
+    symbol: str | None = None
+    timestamp: Stamp = None
+    message: str | None = None
+    severity: str | None = None
+    data: dict[str, Any] | None = None
+
+
+class AlertMsg(AlertBody):
+    session_id: Id = None
+    alert: AlertBody | None = None
+
+
+class SessionBody(msgspec.Struct, gc=False):
+    session_id: Id = None
+    symbol_universe_key: str | None = None
+    universe: str | None = None
+    start_time: Stamp = None
+    stop_time: Stamp = None
+    trigger_type: str | None = None
+    reason: str | None = None
+
+
+class SessionMsg(SessionBody):
+    timestamp: Stamp = None
+    data: SessionBody | None = None
+
+
+class Stale(msgspec.Struct, gc=False):
+    count: int | None = None
+    symbols: list[str] | None = None
+
+
+class HealthBody(msgspec.Struct, gc=False):
+    session_id: Id = None
+    timestamp: Stamp = None
+    status: str | None = None
+    issues: list[str] | None = None
+    connection: dict[str, int | float | None] | None = None
+    data_flow: dict[str, int | float | None] | None = None
+    resources: dict[str, int | float | None] | None = None
+    active_symbols: int | None = None
+    stale_symbols: Stale | list[str] | None = None
+
+
+class HealthMsg(HealthBody):
+    data: HealthBody | None = None
+
+
+class PersistenceMsg(msgspec.Struct, gc=False):
+    session_id: Id = None
+    timestamp: Stamp = None
+    table: str | None = None
+    rows: int | None = None
+    duration_ms: float | None = None
+
+
+DECODERS = {
+    cls: msgspec.json.Decoder(cls)
+    for cls in (PatternMsg, IndicatorMsg, AlertMsg, SessionMsg, HealthMsg, PersistenceMsg)
+}
+ANY_JSON = msgspec.json.Decoder()
