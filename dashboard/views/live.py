@@ -73,6 +73,8 @@ class LiveDashboard(pn.viewable.Viewer):
         self._last_second = 0
         self._doc = None
         self._scheduled = False
+        self._urgent = False
+        self._last_drain = 0.0
         self._callbacks: list = []
         self.closed = False
         self.criticals = 0
@@ -177,6 +179,8 @@ class LiveDashboard(pn.viewable.Viewer):
     def _on_ready(self, urgent: bool) -> None:
         """Called from the ingest thread: ask this session's document to drain on its next tick."""
         doc = self._doc
+        if urgent:
+            self._urgent = True
         if doc is None or self._scheduled or self.closed:
             return
         self._scheduled = True
@@ -186,7 +190,14 @@ class LiveDashboard(pn.viewable.Viewer):
             self._scheduled = False
 
     def _drain_in_doc(self) -> None:
-        self._scheduled = False
+        """Drain now for a critical alert; otherwise at most once per flush interval, so early
+        flushes under load do not make the browser repaint ten times a second."""
+        wait = self._last_drain + self.settings.buffer_interval - time.monotonic()
+        if wait > 0 and not self._urgent and not self.closed:
+            self._doc.add_timeout_callback(self._drain_in_doc, int(wait * 1000) + 1)
+            return
+        self._scheduled = self._urgent = False
+        self._last_drain = time.monotonic()
         with set_curdoc(self._doc):
             self.drain()
 
@@ -235,7 +246,6 @@ class LiveDashboard(pn.viewable.Viewer):
                 self._critical(ev)
             elif kind is Health:
                 self._health(ev)
-        self._refresh_options()
         if self.paused:
             self.missed_while_paused += len(patterns) + len(alerts) + len(indicators)
             return len(events)

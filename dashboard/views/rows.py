@@ -5,17 +5,17 @@ from __future__ import annotations
 from ..events import CriticalAlert, Indicator, IndicatorAlert, Pattern
 
 PATTERN_COLUMNS = [
-    {"field": "time", "title": "Time", "kind": "time"},
-    {"field": "symbol", "title": "Symbol"},
-    {"field": "pattern", "title": "Pattern"},
-    {"field": "confidence", "title": "Confidence", "kind": "conf"},
-    {"field": "timeframe", "title": "Timeframe"},
+    {"field": "time", "title": "Time", "kind": "time", "width": "7.5em"},
+    {"field": "symbol", "title": "Symbol", "width": "6em"},
+    {"field": "pattern", "title": "Pattern", "width": "9em"},
+    {"field": "confidence", "title": "Confidence", "kind": "conf", "width": "6.5em"},
+    {"field": "timeframe", "title": "Timeframe", "width": "6em"},
     {"field": "parameters", "title": "Key parameters"},
 ]
 ALERT_COLUMNS = [
-    {"field": "time", "title": "Time", "kind": "time"},
-    {"field": "symbol", "title": "Symbol"},
-    {"field": "alert_type", "title": "Alert"},
+    {"field": "time", "title": "Time", "kind": "time", "width": "7.5em"},
+    {"field": "symbol", "title": "Symbol", "width": "6em"},
+    {"field": "alert_type", "title": "Alert", "width": "11em"},
     {"field": "sentence", "title": "What happened"},
 ]
 INDICATOR_FIELDS = [  # (indicator, value key, column title)
@@ -25,9 +25,9 @@ INDICATOR_FIELDS = [  # (indicator, value key, column title)
     ("BollingerBands", "lower", "BB lower"),
 ]
 INDICATOR_COLUMNS = (
-    [{"field": "symbol", "title": "Symbol"}]
+    [{"field": "symbol", "title": "Symbol", "width": "6em"}]
     + [{"field": f"{i}.{k}", "title": t, "kind": "num"} for i, k, t in INDICATOR_FIELDS]
-    + [{"field": "other", "title": "Other"}, {"field": "time", "title": "Updated", "kind": "time"}]
+    + [{"field": "other", "title": "Other"}, {"field": "time", "title": "Updated", "kind": "time", "width": "7.5em"}]
 )
 _KNOWN = {(i, k) for i, k, _ in INDICATOR_FIELDS}
 

@@ -17,7 +17,8 @@ from panel.custom import JSComponent
 
 _CSS = """
 :host { display: block; overflow: auto; }
-table { border-collapse: collapse; width: 100%; font: 13px/1.35 ui-monospace, SFMono-Regular, Menlo, monospace; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed;
+        font: 13px/1.35 ui-monospace, SFMono-Regular, Menlo, monospace; }
 thead th { position: sticky; top: 0; background: #f3f5f8; text-align: left; padding: 4px 8px;
            border-bottom: 1px solid #cfd6df; font-weight: 600; z-index: 1; }
 td { padding: 3px 8px; border-bottom: 1px solid #eef1f4; white-space: nowrap; max-width: 28em;
@@ -28,17 +29,17 @@ tr.high td:first-child { box-shadow: inset 4px 0 0 #1f9d55; }
 tr.bullish td:first-child { box-shadow: inset 4px 0 0 #1f9d55; }
 tr.bearish td:first-child { box-shadow: inset 4px 0 0 #d64545; }
 tr.neutral td:first-child { box-shadow: inset 4px 0 0 #d69e2e; }
-tr.fresh td { animation: flash 1.2s ease-out; }
-@keyframes flash { from { background: #fff6bf; } }
 .empty { color: #7a8699; padding: 10px 8px; font-style: italic; }
 """
 
 _ESM = """
+const TIME = new Intl.DateTimeFormat([], {hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false});
+
 function fmt(v, kind) {
   if (v === null || v === undefined || (typeof v === "number" && isNaN(v))) return "";
   if (kind === "time") {
     const d = new Date(v);
-    return d.toLocaleTimeString([], {hour12: false}) + "." + String(d.getMilliseconds()).padStart(3, "0");
+    return TIME.format(d) + "." + String(d.getMilliseconds()).padStart(3, "0");
   }
   if (kind === "num") return Number(v).toFixed(2);
   if (kind === "conf") return Number(v).toFixed(2);
@@ -47,6 +48,13 @@ function fmt(v, kind) {
 
 export function render({ model, el }) {
   const table = document.createElement("table");
+  const cols = document.createElement("colgroup");
+  for (const c of model.columns) {
+    const col = document.createElement("col");
+    if (c.width) col.style.width = c.width;
+    cols.appendChild(col);
+  }
+  table.appendChild(cols);
   const head = document.createElement("thead");
   const hr = document.createElement("tr");
   for (const c of model.columns) {
@@ -64,14 +72,19 @@ export function render({ model, el }) {
   const byKey = new Map();
 
   function fill(tr, row) {
-    tr.replaceChildren();
-    tr.className = row._cls || "";
-    for (const c of model.columns) {
-      const td = document.createElement("td");
-      td.textContent = fmt(row[c.field], c.kind);
-      if (c.kind === "num" || c.kind === "conf") td.className = "num";
-      tr.appendChild(td);
-    }
+    const cls = row._cls || "";
+    if (tr.className !== cls) tr.className = cls;
+    const cells = tr.children;
+    model.columns.forEach((c, i) => {
+      const text = fmt(row[c.field], c.kind);
+      let td = cells[i];
+      if (td === undefined) {
+        td = document.createElement("td");
+        if (c.kind === "num" || c.kind === "conf") td.className = "num";
+        tr.appendChild(td);
+      }
+      if (td.textContent !== text) td.textContent = text;  // only changed cells are repainted
+    });
   }
 
   function add(rows, reset) {
@@ -83,7 +96,6 @@ export function render({ model, el }) {
       if (tr !== undefined) { fill(tr, row); continue; }
       tr = document.createElement("tr");
       fill(tr, row);
-      if (!reset) tr.classList.add("fresh");
       if (key) { byKey.set(row[key], tr); tr.dataset.key = row[key]; }
       frag.prepend(tr);
     }

@@ -85,6 +85,7 @@ def test_symbol_filter_shows_only_chosen_symbols_without_losing_others(served, p
     served.publish("patterns:streaming", pattern(keep))
     served.publish("patterns:streaming", pattern(hide))
     expect(row(page, hide)).to_have_count(1, timeout=10_000)
+    expect(page.locator(".choices__item--choice", has_text=keep).first).to_be_attached()  # offered (within 1 s)
     choice = page.locator(".choices__input--cloned").first
     choice.click()
     choice.press_sequentially(keep, delay=20)  # Choices.js filters on key events
