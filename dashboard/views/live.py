@@ -177,26 +177,36 @@ class LiveDashboard(pn.viewable.Viewer):
         self._callbacks.clear()
 
     def _on_ready(self, urgent: bool) -> None:
-        """Called from the ingest thread: ask this session's document to drain on its next tick."""
+        """Called from the ingest thread: ask this session's document to drain on a coming tick.
+
+        A critical alert is drained on the next tick; other events at most every half flush
+        interval, so early flushes under load do not make the browser repaint ten times a second."""
         doc = self._doc
-        if urgent:
-            self._urgent = True
-        if doc is None or self._scheduled or self.closed:
+        if doc is None or self.closed:
             return
-        self._scheduled = True
         try:
-            doc.add_next_tick_callback(self._drain_in_doc)
+            if urgent and not self._urgent:
+                self._urgent = True
+                doc.add_next_tick_callback(self._drain_urgent)
+            elif not urgent and not self._scheduled:
+                self._scheduled = True
+                doc.add_next_tick_callback(self._drain_paced)
         except Exception:  # the document is gone: the session is closing
-            self._scheduled = False
+            self._scheduled = self._urgent = False
+
+    def _drain_urgent(self) -> None:
+        self._urgent = False
+        self._drain_in_doc()
+
+    def _drain_paced(self) -> None:
+        wait = self._last_drain + self.settings.buffer_interval / 2 - time.monotonic()
+        if wait > 0 and not self.closed:
+            self._doc.add_timeout_callback(self._drain_paced, int(wait * 1000) + 1)
+            return
+        self._scheduled = False
+        self._drain_in_doc()
 
     def _drain_in_doc(self) -> None:
-        """Drain now for a critical alert; otherwise at most once per flush interval, so early
-        flushes under load do not make the browser repaint ten times a second."""
-        wait = self._last_drain + self.settings.buffer_interval - time.monotonic()
-        if wait > 0 and not self._urgent and not self.closed:
-            self._doc.add_timeout_callback(self._drain_in_doc, int(wait * 1000) + 1)
-            return
-        self._scheduled = self._urgent = False
         self._last_drain = time.monotonic()
         with set_curdoc(self._doc):
             self.drain()
