@@ -179,7 +179,7 @@ class LiveDashboard(pn.viewable.Viewer):
     def _on_ready(self, urgent: bool) -> None:
         """Called from the ingest thread: ask this session's document to drain on a coming tick.
 
-        A critical alert is drained on the next tick; other events at most every half flush
+        A critical alert is drained on the next tick; other events at most once per flush
         interval, so early flushes under load do not make the browser repaint ten times a second."""
         doc = self._doc
         if doc is None or self.closed:
@@ -199,7 +199,7 @@ class LiveDashboard(pn.viewable.Viewer):
         self._drain_in_doc()
 
     def _drain_paced(self) -> None:
-        wait = self._last_drain + self.settings.buffer_interval / 2 - time.monotonic()
+        wait = self._last_drain + self.settings.buffer_interval - time.monotonic()
         if wait > 0 and not self.closed:
             self._doc.add_timeout_callback(self._drain_paced, int(wait * 1000) + 1)
             return
