@@ -167,10 +167,6 @@ class StreamingBuffer:
                 self._consumers.remove(consumer)
             self._all_mode = any(c.mode == "all" for c in self._consumers)
 
-    @property
-    def consumers(self) -> list[Consumer]:
-        return list(self._consumers)
-
     # ------------------------------------------------------------ ingest side
 
     def take(self, events: Iterable[AnyEvent], *, received: Counter | dict | None = None,
@@ -241,14 +237,6 @@ class StreamingBuffer:
             self._fan_out(urgent, [], urgent=True)
         for batch in batches:
             self._fan_out(*batch)
-
-    def add(self, event: AnyEvent, channel: str | None = None) -> None:
-        """Account for and take one decoded event (tests and simple producers)."""
-        self.take((event,), received={channel or event.channel: 1})
-
-    def reject(self, channel: str, code: str) -> None:
-        """Account for one message that did not decode."""
-        self.take((), received={channel: 1}, rejected={code: 1})
 
     def _add_pattern(self, p: Pattern, now: float, acc: Account) -> None:
         identity = (p.symbol, p.pattern, p.detected_at, p.timeframe)
