@@ -199,7 +199,8 @@ class SummaryHandler(HistoryHandler):
     max_hours = 168
 
     def query(self, args, hours):
-        session_id = get_ingest().session.started.session_id if get_ingest().session.started else None
+        started = get_ingest().session.started
+        session_id = started.session_id if started else None
         since = _since(hours)
         p, a, i, c = patterns, indicator_alerts, indicators, critical_alerts
 

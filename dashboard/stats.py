@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter, deque
+from typing import get_args
 
 from . import constants as C
-from .events import (
-    CriticalAlert,
-    Health,
-    Indicator,
-    IndicatorAlert,
-    Pattern,
-    Persistence,
-    SessionStarted,
-    SessionStopped,
-)
+from .events import AnyEvent
 
-KIND = {
-    Pattern: "pattern", Indicator: "indicator", IndicatorAlert: "indicator_alert",
-    CriticalAlert: "critical_alert", Health: "health", SessionStarted: "session_started",
-    SessionStopped: "session_stopped", Persistence: "persistence",
-}
+KIND = {cls: cls.__struct_config__.tag for cls in get_args(AnyEvent)}  # record type -> its JSON "kind"
 RATE_SPAN_S = 5  # events/s is averaged over the last 5 complete seconds
 
 

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 import redis
@@ -35,7 +35,6 @@ class Served:
     prefix: str
     redis: redis.Redis
     proc: subprocess.Popen
-    env: dict = field(default_factory=dict)
 
     def publish(self, suffix: str, payload: bytes | str) -> None:
         self.redis.publish(f"{self.prefix}:{suffix}", payload)
@@ -67,7 +66,7 @@ def serve(redis_url: str, extra_env: dict | None = None, *args: str) -> Served:
     while client.pubsub_numsub(f"{prefix}:alerts:critical")[0][1] < 1:
         assert time.monotonic() < deadline, "the server never subscribed"
         time.sleep(0.05)
-    return Served(f"{base}/streaming", prefix, client, proc, env)
+    return Served(f"{base}/streaming", prefix, client, proc)
 
 
 def stop(served: Served) -> None:
