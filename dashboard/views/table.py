@@ -2,8 +2,10 @@
 
 Bokeh's DataTable streams new rows too, but cannot be told to show the newest first, and
 Panel's Tabulator.stream resends the whole table on every call. This component keeps the rows
-(newest last) in Python, sends each update as a message holding just the new rows, and the
-browser prepends them with `textContent`, so no string from Redis is ever parsed as markup.
+(newest last) in Python and sends each update as a message holding just the new rows; the
+browser keeps them in an array and draws only the rows on screen, with `textContent`, so no
+string from Redis is ever parsed as markup and a full table costs the page no more than a
+screenful.
 """
 
 from __future__ import annotations
@@ -15,14 +17,20 @@ import pandas as pd
 import param
 from panel.custom import JSComponent
 
+ROW_HEIGHT = 22  # px, fixed, so the rows on screen follow from the scroll position alone
+
 _CSS = """
-:host { display: block; overflow: auto; }
-table { border-collapse: collapse; width: 100%; table-layout: fixed;
+:host { display: block; overflow: hidden; }
+.scroller { height: 100%; overflow: auto; contain: strict; overflow-anchor: none; }
+table { border-collapse: separate; border-spacing: 0; width: 100%; table-layout: fixed;
         font: 13px/1.35 ui-monospace, SFMono-Regular, Menlo, monospace; }
 thead th { position: sticky; top: 0; background: #f3f5f8; text-align: left; padding: 4px 8px;
            border-bottom: 1px solid #cfd6df; font-weight: 600; z-index: 1; }
-td { padding: 3px 8px; border-bottom: 1px solid #eef1f4; white-space: nowrap; max-width: 28em;
-     overflow: hidden; text-overflow: ellipsis; }
+tbody tr { height: {row}px; }
+td { box-sizing: border-box; height: {row}px; padding: 0 8px; line-height: {line}px;
+     border-bottom: 1px solid #eef1f4; white-space: nowrap; max-width: 28em; overflow: hidden;
+     text-overflow: ellipsis; }
+tr.pad, tr.pad td { height: 0; padding: 0; border: 0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.high td { background: #e8f6ec; font-weight: 600; }
 tr.high td:first-child { box-shadow: inset 4px 0 0 #1f9d55; }
@@ -30,9 +38,15 @@ tr.bullish td:first-child { box-shadow: inset 4px 0 0 #1f9d55; }
 tr.bearish td:first-child { box-shadow: inset 4px 0 0 #d64545; }
 tr.neutral td:first-child { box-shadow: inset 4px 0 0 #d69e2e; }
 .empty { color: #7a8699; padding: 10px 8px; font-style: italic; }
-"""
+""".replace("{row}", str(ROW_HEIGHT)).replace("{line}", str(ROW_HEIGHT - 1))
 
+# The browser keeps every row in a JS array (newest first) and puts only the ~30 on screen into
+# the DOM: two padding rows stand in for the rest, so the scroll bar is right and a 1,000-row
+# table costs the page what a 30-row one does. Messages only change the array; the DOM is
+# brought up to date once per animation frame. Scrolled down, the view stays on the rows the
+# user is reading while new ones arrive above.
 _ESM = """
+const ROW = {row}, OVERSCAN = 6;
 const TIME = new Intl.DateTimeFormat([], {hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false});
 
 function fmt(v, kind) {
@@ -41,78 +55,120 @@ function fmt(v, kind) {
     const d = new Date(v);
     return TIME.format(d) + "." + String(d.getMilliseconds()).padStart(3, "0");
   }
-  if (kind === "num") return Number(v).toFixed(2);
-  if (kind === "conf") return Number(v).toFixed(2);
+  if (kind === "num" || kind === "conf") return Number(v).toFixed(2);
   return String(v);
 }
 
 export function render({ model, el }) {
+  const columns = model.columns, key = model.key;
+  const scroller = document.createElement("div");
+  scroller.className = "scroller";
   const table = document.createElement("table");
   const cols = document.createElement("colgroup");
-  for (const c of model.columns) {
+  for (const c of columns) {
     const col = document.createElement("col");
     if (c.width) col.style.width = c.width;
     cols.appendChild(col);
   }
-  table.appendChild(cols);
   const head = document.createElement("thead");
   const hr = document.createElement("tr");
-  for (const c of model.columns) {
+  for (const c of columns) {
     const th = document.createElement("th");
     th.textContent = c.title;
     hr.appendChild(th);
   }
   head.appendChild(hr);
   const body = document.createElement("tbody");
-  table.append(head, body);
+  const top = document.createElement("tr"), bottom = document.createElement("tr");
+  top.className = bottom.className = "pad";
+  body.append(top, bottom);
+  table.append(cols, head, body);
   const empty = document.createElement("div");
   empty.className = "empty";
   empty.textContent = model.placeholder;
-  el.append(table, empty);
-  const byKey = new Map();
+  scroller.append(table, empty);
+  el.style.height = "100%";
+  el.appendChild(scroller);
+
+  let rows = [];                 // newest first (keyed tables: their keys)
+  const byKey = new Map();       // keyed tables: key -> latest row
+  const shown = [];              // the <tr> elements on screen, in order
+  let viewport = model.height || 400, scrollTop = 0, pending = false, anchor = false, first = -1, isEmpty = null;
+
+  function texts(row) {          // each row's cell texts, formatted once
+    if (row.__t === undefined) row.__t = columns.map((c) => fmt(row[c.field], c.kind));
+    return row.__t;
+  }
 
   function fill(tr, row) {
     const cls = row._cls || "";
     if (tr.className !== cls) tr.className = cls;
-    const cells = tr.children;
-    model.columns.forEach((c, i) => {
-      const text = fmt(row[c.field], c.kind);
-      let td = cells[i];
-      if (td === undefined) {
-        td = document.createElement("td");
-        if (c.kind === "num" || c.kind === "conf") td.className = "num";
-        tr.appendChild(td);
+    const t = texts(row), cells = tr.children;
+    for (let i = 0; i < t.length; i++) {
+      if (cells[i].textContent !== t[i]) cells[i].textContent = t[i];  // only changed cells repaint
+    }
+  }
+
+  function newRow() {
+    const tr = document.createElement("tr");
+    for (const c of columns) {
+      const td = document.createElement("td");
+      if (c.kind === "num" || c.kind === "conf") td.className = "num";
+      tr.appendChild(td);
+    }
+    return tr;
+  }
+
+  function paint() {
+    pending = false;
+    const n = rows.length;
+    const start = Math.max(0, Math.min(n, Math.floor(scrollTop / ROW) - OVERSCAN));
+    const end = Math.min(n, Math.floor(scrollTop / ROW) + Math.ceil(viewport / ROW) + OVERSCAN);
+    const count = Math.max(0, end - start);
+    while (shown.length > count) shown.pop().remove();
+    while (shown.length < count) { const tr = newRow(); body.insertBefore(tr, bottom); shown.push(tr); }
+    for (let i = 0; i < count; i++) fill(shown[i], key ? byKey.get(rows[start + i]) : rows[start + i]);
+    if (first !== start) { top.style.height = (start * ROW) + "px"; first = start; }
+    bottom.style.height = ((n - end) * ROW) + "px";
+    if (isEmpty !== (n === 0)) { isEmpty = n === 0; empty.style.display = isEmpty ? "block" : "none"; }
+    if (anchor) { anchor = false; scroller.scrollTop = scrollTop; }
+  }
+
+  function schedule() {
+    if (!pending) { pending = true; requestAnimationFrame(paint); }
+  }
+
+  function add(incoming, reset) {
+    if (reset) { rows = []; byKey.clear(); scrollTop = scroller.scrollTop = 0; }
+    let fresh = incoming;
+    if (key) {                                         // rows holds keys; known keys keep their place
+      fresh = [];
+      for (const row of incoming) {
+        const k = row[key];
+        if (!byKey.has(k)) fresh.push(k);
+        byKey.set(k, row);
       }
-      if (td.textContent !== text) td.textContent = text;  // only changed cells are repainted
-    });
+    }
+    const added = fresh.length;
+    if (added) rows = fresh.slice().reverse().concat(rows);   // messages hold rows oldest first
+    if (rows.length > model.max_rows) {
+      for (const k of rows.splice(model.max_rows)) if (key) byKey.delete(k);
+    }
+    if (!reset && added && scrollTop > 0) { scrollTop += added * ROW; anchor = true; }  // keep the rows being read in place
+    schedule();
+    document.dispatchEvent(new CustomEvent("tickstock-rows", {detail: {table: model.name, rows: incoming.length, at: Date.now(), reset}}));
   }
 
-  function add(rows, reset) {
-    if (reset) { body.replaceChildren(); byKey.clear(); }
-    const key = model.key;
-    const frag = document.createDocumentFragment();
-    for (const row of rows) {
-      let tr = key ? byKey.get(row[key]) : undefined;
-      if (tr !== undefined) { fill(tr, row); continue; }
-      tr = document.createElement("tr");
-      fill(tr, row);
-      if (key) { byKey.set(row[key], tr); tr.dataset.key = row[key]; }
-      frag.prepend(tr);
-    }
-    body.prepend(frag);
-    while (body.rows.length > model.max_rows) {
-      const last = body.lastElementChild;
-      if (key) byKey.delete(last.dataset.key);
-      last.remove();
-    }
-    empty.style.display = body.rows.length ? "none" : "block";
-    document.dispatchEvent(new CustomEvent("tickstock-rows", {detail: {table: model.name, rows: rows.length, at: Date.now(), reset}}));
-  }
-
+  scroller.addEventListener("scroll", () => { scrollTop = scroller.scrollTop; schedule(); }, {passive: true});
+  new ResizeObserver((entries) => {
+    const h = entries[entries.length - 1].contentRect.height;
+    if (h > 0 && h !== viewport) { viewport = h; schedule(); }
+  }).observe(scroller);
   model.on("msg:custom", (msg) => add(msg.rows, msg.op === "reset"));
+  paint();
   model.send_msg({op: "ready"});
 }
-"""
+""".replace("{row}", str(ROW_HEIGHT))
 
 
 class LiveTable(JSComponent):

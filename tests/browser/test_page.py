@@ -9,6 +9,7 @@ import uuid
 from playwright.sync_api import expect
 
 from tests.browser.conftest import open_page, serve, stop
+from tests.helpers import wait_for
 
 
 def sym(tag: str) -> str:
@@ -140,3 +141,45 @@ def test_critical_alert_shows_at_once_while_patterns_wait_for_the_flush(browser,
     finally:
         page.close()
         stop(slow)
+
+
+def pattern_rows(page):
+    """The pattern table's rows on screen (the table draws only those), top to bottom."""
+    scroller = page.locator(".scroller", has=page.locator("th", has_text="Key parameters"))
+    return scroller, scroller.locator("tbody tr:not(.pad)")
+
+
+def test_a_full_table_draws_only_the_visible_rows_newest_first_and_scrolling_reveals_older(served, page):
+    tag = sym("V")
+    pipe = served.redis.pipeline(transaction=False)
+    for i in range(400):  # more than a screenful, fewer than the 1,000 rows kept
+        pipe.publish(f"{served.prefix}:patterns:streaming", pattern(f"{tag}{i:03d}"))
+    pipe.execute()
+    scroller, rows = pattern_rows(page)
+    expect(rows.first).to_contain_text(f"{tag}399", timeout=15_000)  # the newest on top
+    assert rows.count() < 60  # a screenful (plus a few), not 400 rows of DOM
+    expect(rows.filter(has_text=f"{tag}000")).to_have_count(0)
+    scroller.evaluate("el => { el.scrollTop = el.scrollHeight; }")  # the oldest are at the bottom
+    expect(rows.filter(has_text=f"{tag}000")).to_be_visible(timeout=5_000)
+    expect(rows.filter(has_text=f"{tag}399")).to_have_count(0)
+    assert rows.count() < 60
+    scroller.evaluate("el => { el.scrollTop = 0; }")
+    expect(rows.first).to_contain_text(f"{tag}399", timeout=5_000)
+
+
+def test_scrolled_down_the_view_stays_on_the_rows_being_read(served, page):
+    tag = sym("A")
+    pipe = served.redis.pipeline(transaction=False)
+    for i in range(200):
+        pipe.publish(f"{served.prefix}:patterns:streaming", pattern(f"{tag}{i:03d}"))
+    pipe.execute()
+    scroller, rows = pattern_rows(page)
+    expect(rows.first).to_contain_text(f"{tag}199", timeout=15_000)
+    scroller.evaluate("el => { el.scrollTop = 100 * 22; }")  # row 100 from the top: the 99th newest
+    reading = rows.filter(has_text=f"{tag}099")
+    expect(reading).to_have_count(1, timeout=5_000)
+    top_before = reading.evaluate("tr => tr.getBoundingClientRect().top")
+    served.publish("patterns:streaming", pattern(f"{tag}NEW"))
+    wait_for(lambda: scroller.evaluate("el => el.scrollTop") >= 101 * 22, timeout=10)
+    expect(reading).to_have_count(1)
+    assert abs(reading.evaluate("tr => tr.getBoundingClientRect().top") - top_before) < 2
