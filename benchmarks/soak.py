@@ -29,13 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import psutil  # noqa: E402
 from _common import (  # noqa: E402
-    CHROMIUM_ARGS,
-    CHROMIUM_PATH,
-    INIT_JS,
-    VIEWPORT,
     CpuMeter,
-    Publisher,
-    Server,
     chromium_procs,
     harness_procs,
     install_signal_handlers,
@@ -43,13 +37,14 @@ from _common import (  # noqa: E402
     leftovers,
     linfit,
     log,
-    open_dashboard,
     private_redis,
     rss_mb,
     start_watchdog,
     uss_mb,
-    wait_caught_up,
 )
+from _page import CHROMIUM_ARGS, CHROMIUM_PATH, INIT_JS, VIEWPORT, open_dashboard, wait_caught_up  # noqa: E402
+from _publisher import Publisher  # noqa: E402
+from _server import Server  # noqa: E402
 
 SAMPLE_EVERY_S = 10.0
 GROWTH_LIMIT_MB = 20.0  # per 10 minutes
