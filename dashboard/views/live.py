@@ -44,6 +44,7 @@ from .table import LiveTable
 
 _ids = itertools.count(1)
 LAG_SAMPLES = 500
+MAX_TOASTS = 3  # a burst of critical alerts shows the latest few; the banner and table keep up
 
 
 class LiveDashboard(pn.viewable.Viewer):
@@ -78,6 +79,7 @@ class LiveDashboard(pn.viewable.Viewer):
         self._callbacks: list = []
         self.closed = False
         self.criticals = 0
+        self._toasts: deque = deque()
 
         self.pattern_table = LiveTable(columns=PATTERN_COLUMNS, max_rows=history, name="patterns",
                                        height=420, sizing_mode="stretch_width")
@@ -95,7 +97,7 @@ class LiveDashboard(pn.viewable.Viewer):
         self.metrics_pane = pn.pane.HTML("", stylesheets=[cards.CSS], sizing_mode="stretch_width")
         self.health_pane = pn.pane.HTML(cards.health_panel(None), stylesheets=[cards.CSS], width=380)
         self.banner = pn.pane.HTML("", visible=False, sizing_mode="stretch_width", stylesheets=[cards.CSS])
-        self.notifier = DesktopNotifier(visible=settings.alert_notifications)
+        self.notifier = DesktopNotifier(enabled=settings.alert_notifications)
         self.throughput_fig, self.throughput_source = throughput_chart()
         self.health_fig, self.health_source = health_chart()
         self._consumer = ingest.buffer.register(f"session-{self.session_id}", on_ready=self._on_ready,
@@ -275,7 +277,9 @@ class LiveDashboard(pn.viewable.Viewer):
         self.banner.visible = True
         notifications = pn.state.notifications
         if notifications is not None:
-            notifications.error(escape(text), duration=10_000)
+            self._toasts.append(notifications.error(escape(text), duration=10_000))
+            while len(self._toasts) > MAX_TOASTS:
+                self._toasts.popleft().destroy()
         if self.settings.alert_notifications:
             self.notifier.notify(f"TickStock: {ev.alert_type}", ev.message or ev.alert_type, tag=ev.alert_type)
 

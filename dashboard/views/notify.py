@@ -1,4 +1,9 @@
-"""Desktop notifications for critical alerts, once the user has allowed them with a click."""
+"""Desktop notifications for critical alerts, once the user has allowed them with a click.
+
+The component also keeps the page's toasts still: Panel's toasts (notyf) slide and ripple in and
+out, and a burst of critical alerts kept Chromium drawing frames at 60 per second, which delayed
+the next alert. A document-wide style cuts their animations to 1 ms (the toasts still appear,
+and notyf still hears the `animationend` it waits for to remove them)."""
 
 from __future__ import annotations
 
@@ -6,7 +11,17 @@ import param
 from panel.custom import JSComponent
 
 _ESM = """
+const CALM_TOASTS = ".notyf__toast, .notyf__toast *, .notyf__ripple, .notyf__wrapper, .notyf__icon, .notyf__message, " +
+  ".notyf__dismiss { animation-duration: 1ms !important; animation-delay: 0s !important; transition: none !important; }";
+
 export function render({ model, el }) {
+  if (!document.getElementById("ts-calm-toasts")) {   // notyf lives in the document, outside any shadow root
+    const style = document.createElement("style");
+    style.id = "ts-calm-toasts";
+    style.textContent = CALM_TOASTS;
+    document.head.appendChild(style);
+  }
+  if (!model.enabled) return;                        // STREAMING_ALERT_NOTIFICATIONS=false: no button
   const button = document.createElement("button");
   button.className = "ts-notify";
   function label() {
@@ -42,9 +57,11 @@ class DesktopNotifier(JSComponent):
     """A button that asks for permission, then shows critical alerts as desktop notifications."""
 
     permission = param.String(default="default", doc="the browser's answer: default, granted, denied")
+    enabled = param.Boolean(default=True, doc="offer desktop notifications (STREAMING_ALERT_NOTIFICATIONS)")
 
     _esm = _ESM
     _stylesheets = [_CSS]
 
     def notify(self, title: str, body: str, tag: str = "") -> None:
-        self._send_msg({"title": title, "body": body, "tag": tag})
+        if self.enabled:
+            self._send_msg({"title": title, "body": body, "tag": tag})
