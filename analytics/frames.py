@@ -1,13 +1,18 @@
 """The typed DataFrame shape of each history table, shared by the loaders, `live_frame` and samples.
 
 One declaration per table means history loaded from PostgreSQL and frames built from live events
-have identical columns and dtypes, so they concatenate without surprises.
+have identical columns and dtypes, so they concatenate without surprises. A pattern's `parameters`
+is JSON text as PostgreSQL renders jsonb (`jsonb_text`), so a million rows load without a million
+dicts; `parse_json` turns such a column into dicts when they are wanted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
 
+import msgspec
 import numpy as np
 import pandas as pd
 
@@ -19,7 +24,7 @@ OBJ = object
 SCHEMAS: dict[str, dict[str, object]] = {
     "patterns": {
         "session_id": TEXT, "symbol": CAT, "pattern_type": CAT, "confidence": "float64", "detected_at": TS,
-        "timeframe": TEXT, "parameters": OBJ, "high_confidence": "bool", "published_at": TS, "received_at": TS,
+        "timeframe": TEXT, "parameters": TEXT, "high_confidence": "bool", "published_at": TS, "received_at": TS,
     },
     "indicators": {
         "session_id": TEXT, "symbol": CAT, "indicator": CAT, "calculated_at": TS, "timeframe": TEXT,
@@ -44,6 +49,9 @@ SCHEMAS: dict[str, dict[str, object]] = {
         "stop_reason": TEXT,
     },
 }
+
+# Columns holding JSON text (jsonb in the table); the OBJ columns hold it decoded.
+JSON_TEXT = {"patterns": ("parameters",)}
 
 # The column each table is ordered and filtered by in time.
 TIME_COLUMN = {
@@ -70,7 +78,37 @@ def value_column(key: str) -> str:
     return VALUE_PREFIX + key if key in SCHEMAS["indicators"] else key
 
 
-def _coerce(series: pd.Series, dtype: object) -> pd.Series:
+def jsonb_text(value: Any) -> str:
+    """JSON text exactly as PostgreSQL prints a jsonb value: keys by length then bytes, ", " and ": "."""
+    if isinstance(value, dict):
+        keys = sorted((str(k) for k in value), key=lambda k: (len(k.encode()), k.encode()))
+        return "{" + ", ".join(f"{_string(k)}: {jsonb_text(value[k])}" for k in keys) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(jsonb_text(v) for v in value) + "]"
+    if isinstance(value, float) and value == value and value not in (float("inf"), float("-inf")):
+        text = repr(value)
+        return format(Decimal(text), "f") if "e" in text else text  # numeric never prints exponents
+    if isinstance(value, str):
+        return _string(value)
+    return msgspec.json.encode(value).decode()
+
+
+def _string(text: str) -> str:
+    return msgspec.json.encode(text).decode()
+
+
+def parse_json(column: pd.Series) -> pd.Series:
+    """A column of JSON text (a pattern's `parameters`) as Python objects (dicts), NA as None."""
+    import pyarrow as pa
+
+    from .fetch import decode_json
+
+    values = decode_json(pa.array(column.astype(object).where(column.notna(), None), pa.string()))
+    return pd.Series(values, index=column.index, name=column.name, dtype=object)
+
+
+def coerce(series: pd.Series, dtype: object) -> pd.Series:
+    """The series with the dtype of a frame schema (no copy when it already has it)."""
     if dtype == TS:
         if series.dtype == TS:
             return series
@@ -86,6 +124,8 @@ def _coerce(series: pd.Series, dtype: object) -> pd.Series:
         return series.fillna(False).astype(bool)
     if dtype == "int64":
         return series.fillna(0).astype("int64")
+    if series.dtype == dtype:
+        return series
     if dtype is OBJ:
         return series.astype(object)
     return series.astype(dtype)
@@ -102,14 +142,18 @@ def shape(df: pd.DataFrame, table: str, value_columns: Iterable[str] = ()) -> pd
     if table == "indicators":
         schema.update({c: "float64" for c in sorted(value_columns)})
     out = {}
+    json_text = JSON_TEXT.get(table, ())
     for name, dtype in schema.items():
         if name in df.columns:
             series = df[name]
+            if name in json_text and series.dtype == object:
+                series = series.map(lambda v: v if v is None or isinstance(v, str) else jsonb_text(v))
         else:
             fill = pd.NaT if dtype == TS else (np.nan if dtype not in (OBJ, "bool") else None)
             series = pd.Series([fill] * len(df), index=df.index, dtype=object)
-        out[name] = _coerce(series, dtype)
-    return pd.DataFrame(out, index=df.index).reset_index(drop=True)
+        out[name] = coerce(series, dtype)
+    frame = pd.DataFrame(out, index=df.index, copy=False)
+    return frame if frame.index.equals(pd.RangeIndex(len(frame))) else frame.reset_index(drop=True)
 
 
 def table_of(df: pd.DataFrame) -> str:

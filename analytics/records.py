@@ -11,6 +11,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
+from .tables import MAX_KEY_TEXT, WRITABLE
+
 # Event kind -> history table.
 KIND_TABLE: dict[str, str] = {
     "pattern": "patterns",
@@ -61,7 +65,7 @@ def _pattern(e: Any) -> dict[str, Any]:
         "pattern_type": field(e, "pattern") or field(e, "pattern_type"),
         "confidence": float(field(e, "confidence")),
         "detected_at": stamp(field(e, "detected_at") or field(e, "ts")),
-        "timeframe": field(e, "timeframe"),
+        "timeframe": field(e, "timeframe") or None,  # '' and missing are one key
         "parameters": dict(field(e, "parameters") or {}),
         "high_confidence": bool(field(e, "high_confidence", False)),
         "published_at": stamp(field(e, "ts") or field(e, "published_at")),
@@ -177,18 +181,76 @@ def rows_by_table(events: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+encode_json = msgspec.json.Encoder(enc_hook=_json_default).encode
+JSONB_VERSION = b"\x01"  # jsonb's binary COPY format: a version byte, then the JSON text
+
+# The patterns table's writable columns, the order of `pattern_copy_values` tuples.
+PATTERN_COLUMNS = tuple(WRITABLE["patterns"])
+assert PATTERN_COLUMNS == ("session_id", "symbol", "pattern_type", "confidence", "detected_at", "timeframe",
+                           "parameters", "high_confidence", "published_at", "received_at")
+
+
+def is_pattern_record(event: Any) -> bool:
+    """A typed pattern record (the decoder's), as opposed to a dict or another kind."""
+    config = getattr(type(event), "__struct_config__", None)
+    return config is not None and config.tag == "pattern"
+
+
+def pattern_copy_values(records: Iterable[Any], problems: list[str]) -> list[tuple]:
+    """Typed pattern records straight to COPY values (PATTERN_COLUMNS order), the recorder's fast path.
+
+    No row dicts: parameters are encoded once to jsonb's binary form (copied as bytea), repeats of
+    a key within the batch are dropped (the first wins, as ON CONFLICT DO NOTHING), and a key text
+    longer than MAX_KEY_TEXT is refused with a reason appended to `problems`.
+    """
+    out: list[tuple] = []
+    append = out.append
+    seen: set = set()
+    add = seen.add
+    encode = encode_json
+    from_epoch = datetime.fromtimestamp
+    for e in records:
+        detected, published = e.detected_at, e.ts
+        if detected.tzinfo is None:
+            detected = detected.replace(tzinfo=UTC)
+        if published.tzinfo is None:
+            published = published.replace(tzinfo=UTC)
+        symbol, pattern, timeframe = e.symbol, e.pattern, e.timeframe or None
+        key = (symbol, detected, pattern, timeframe)
+        if key in seen:
+            continue
+        if len(symbol) > MAX_KEY_TEXT or len(pattern) > MAX_KEY_TEXT or (timeframe and len(timeframe) > MAX_KEY_TEXT):
+            problems.append(f"patterns: a key column is longer than {MAX_KEY_TEXT} characters")
+            continue
+        add(key)
+        append((e.session_id, symbol, pattern, e.confidence, detected, timeframe,
+                JSONB_VERSION + encode(e.parameters), e.high_confidence, published, from_epoch(e.received, UTC)))
+    return out
+
+
 def rows_from_frame(df: Any, table: str) -> list[dict[str, Any]]:
     """Rows of a frame in the loaders' shape, ready for `write_rows` (indicator columns folded into `values`)."""
     import pandas as pd
 
-    from .frames import SCHEMAS
+    from .frames import JSON_TEXT, SCHEMAS
 
     columns: dict[str, list[Any]] = {}
     for name in SCHEMAS[table]:
         if name not in df.columns:
             continue
         series = df[name]
-        if isinstance(series.dtype, pd.DatetimeTZDtype):
+        if name in JSON_TEXT.get(table, ()):
+            values = [None if v is None or v != v else msgspec.json.decode(v) if isinstance(v, str) else v
+                      for v in series.astype(object).tolist()]
+        elif isinstance(series.dtype, pd.DatetimeTZDtype):
             values = [None if t is pd.NaT else t for t in series.dt.to_pydatetime()]
         else:
             values = series.astype(object).where(series.notna(), None).tolist()

@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
-import msgspec
 import psycopg
 from psycopg import errors, sql
 from psycopg.types.json import set_json_dumps
@@ -26,7 +25,13 @@ from sqlalchemy import Table
 from sqlalchemy.engine import URL
 
 from .db import connect
-from .records import rows_by_table
+from .records import (
+    PATTERN_COLUMNS,
+    encode_json,
+    is_pattern_record,
+    pattern_copy_values,
+    rows_by_table,
+)
 from .tables import CONFLICT_KEYS, DEFAULTS, KEY_SOURCES, MAX_KEY_TEXT, TABLES, WRITABLE
 
 log = logging.getLogger(__name__)
@@ -41,15 +46,7 @@ class UnknownTable(ValueError):
     """A table name that is not one of the history tables."""
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    raise TypeError(f"cannot store {type(value).__name__} as JSON")
-
-
-_encode = msgspec.json.Encoder(enc_hook=_json_default).encode
+_encode = encode_json
 
 
 def _table(name: str) -> Table:
@@ -74,6 +71,8 @@ class _Plan:
         self.name = table.name
         self.columns = WRITABLE[table.name]
         self.types = [_PG_TYPES[type(table.c[c].type).__name__] for c in self.columns]
+        # JSON already encoded to jsonb's binary form goes out as bytes (see pattern_copy_values)
+        self.raw_types = ["bytea" if t == "jsonb" else t for t in self.types]
         self.required = [c for c in self.columns if not table.c[c].nullable and c not in DEFAULTS[table.name]]
         self.defaults = DEFAULTS[table.name]
         position = {c: i for i, c in enumerate(self.columns)}
@@ -83,6 +82,8 @@ class _Plan:
             i for i in key_positions if self.types[i] == "text" and self.columns[i] != "message"
         ]
         self.values = itemgetter(*self.columns)
+        # patterns: an empty timeframe is no timeframe ('' and NULL are one key)
+        self.blank_positions = [position["timeframe"]] if table.name == "patterns" else []
         self.checked = _getter([position[c] for c in [*self.required, *self.defaults]])
         self.required_positions = [position[c] for c in self.required]
         self.default_positions = [(position[c], v) for c, v in self.defaults.items()]
@@ -151,6 +152,9 @@ def _prepare(plan: _Plan, rows: Iterable[Row], kept: list[tuple], problems: list
             if problem:
                 problems.append(problem)
                 continue
+        for i in plan.blank_positions:
+            if values[i] == "":
+                values = (*values[:i], None, *values[i + 1:])
         too_long = False
         for i in long_texts:
             if values[i] is not None and len(values[i]) > MAX_KEY_TEXT:
@@ -176,39 +180,66 @@ def validate_rows(table_name: str, rows: Iterable[Row]) -> tuple[list[tuple], li
     return kept, problems
 
 
-def _copy(cur: psycopg.Cursor, statement: sql.Composable, plan: _Plan, values: Iterable[tuple]) -> None:
+def _copy(cur: psycopg.Cursor, statement: sql.Composable, types: list[str], values: Iterable[tuple]) -> None:
     with cur.copy(statement) as copy:
-        copy.set_types(plan.types)
+        copy.set_types(types)
         for row in values:
             copy.write_row(row)
+
+
+def _store(conn: psycopg.Connection, plan: _Plan, values: Iterable[tuple], kept: list[tuple],
+           types: list[str]) -> int:
+    """COPY value tuples (unique within the batch; `values` may append to `kept` as it streams)
+    straight into the table, or, when some are stored already, through the staging table."""
+    with conn.transaction(), conn.cursor() as cur:
+        set_json_dumps(_encode, cur)
+        if plan.name != "sessions":
+            try:
+                with conn.transaction():
+                    _copy(cur, plan.copy_direct, types, values)
+                return len(kept)
+            except errors.UniqueViolation:
+                pass  # some rows are stored already: take the staged path
+        kept.extend(values)  # whatever an interrupted COPY had not reached yet
+        if not kept:
+            return 0
+        cur.execute(plan.create_stage)
+        cur.execute(sql.SQL("TRUNCATE {}").format(plan.stage))
+        _copy(cur, plan.copy_stage, types, kept)
+        cur.execute(plan.insert)
+        return max(cur.rowcount, 0)
+
+
+def _warn(name: str, problems: list[str]) -> None:
+    if problems:
+        log.warning("%d %s row(s) not stored, e.g. %s", len(problems), name, problems[0])
 
 
 def _write(conn: psycopg.Connection, plan: _Plan, rows: Iterable[Row]) -> int:
     """Write one table's rows in a transaction (nested in the caller's, if any); returns rows added."""
     kept: list[tuple] = []
     problems: list[str] = []
-    prepared = _prepare(plan, rows, kept, problems)
     try:
-        with conn.transaction(), conn.cursor() as cur:
-            set_json_dumps(_encode, cur)
-            if plan.name != "sessions":
-                try:
-                    with conn.transaction():
-                        _copy(cur, plan.copy_direct, plan, prepared)  # rows are prepared as they stream
-                    return len(kept)
-                except errors.UniqueViolation:
-                    pass  # some rows are stored already: take the staged path
-            kept.extend(prepared)  # whatever the interrupted COPY had not reached yet
-            if not kept:
-                return 0
-            cur.execute(plan.create_stage)
-            cur.execute(sql.SQL("TRUNCATE {}").format(plan.stage))
-            _copy(cur, plan.copy_stage, plan, kept)
-            cur.execute(plan.insert)
-            return max(cur.rowcount, 0)
+        return _store(conn, plan, _prepare(plan, rows, kept, problems), kept, plan.types)
     finally:
-        if problems:
-            log.warning("%d %s row(s) not stored, e.g. %s", len(problems), plan.name, problems[0])
+        _warn(plan.name, problems)
+
+
+def _write_patterns(conn: psycopg.Connection, records: list[Any]) -> int:
+    """Typed pattern records straight to COPY values, no row dicts (the recorder's hot path)."""
+    plan = _PLANS["patterns"]
+    problems: list[str] = []
+    values = pattern_copy_values(records, problems)
+    _warn("patterns", problems)
+    kept: list[tuple] = []
+    return _store(conn, plan, _streamed(values, kept), kept, plan.raw_types) if values else 0
+
+
+def _streamed(values: list[tuple], kept: list[tuple]) -> Iterator[tuple]:
+    """The values one by one, each appended to `kept` as it goes (what `_store` expects)."""
+    for v in values:
+        kept.append(v)
+        yield v
 
 
 @contextmanager
@@ -244,10 +275,20 @@ def write_rows(conn_or_url: Any, table_name: str, rows: Iterable[Row]) -> int:
 
 def write_events(conn_or_url: Any, events: Iterable[Any]) -> dict[str, int]:
     """Store live events (records or dicts) in their tables in one transaction; returns rows added per table."""
-    grouped = rows_by_table(events)
+    records, others = [], []
+    for event in events:
+        (records if is_pattern_record(event) else others).append(event)
+    grouped = rows_by_table(others)
     counts: dict[str, int] = {}
     with _connection(conn_or_url) as conn, conn.transaction():
         for name in TABLES:  # a fixed order, so concurrent writers take locks alike
-            if grouped.get(name):
+            if name == "patterns" and records:
+                counts[name] = _write_patterns(conn, records)
+                if grouped.get(name):
+                    counts[name] += _write(conn, _PLANS[name], grouped[name])
+            elif grouped.get(name):
                 counts[name] = _write(conn, _PLANS[name], grouped[name])
     return counts
+
+
+assert tuple(_PLANS["patterns"].columns) == PATTERN_COLUMNS

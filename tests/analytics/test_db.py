@@ -12,14 +12,14 @@ from analytics.tables import TABLES, metadata
 
 EXPECTED_INDEXES = {
     "sessions": {"ix_sessions_started_at"},
-    "patterns": {"ix_patterns_symbol_detected_at"},
+    "patterns": {"uq_patterns_symbol_detected_at_pattern_type_timeframe"},  # the one index: key and lookups
     "indicators": {"ix_indicators_symbol_calculated_at"},
     "indicator_alerts": {"ix_indicator_alerts_symbol_alerted_at"},
     "critical_alerts": set(),
     "health": set(),
 }
 EXPECTED_UNIQUE = {
-    "patterns": ["detected_at", "symbol", "pattern_type", "timeframe_key"],
+    "patterns": ["symbol", "detected_at", "pattern_type", "timeframe"],
     "indicators": ["calculated_at", "symbol", "indicator", "timeframe_key"],
     "indicator_alerts": ["alerted_at", "symbol", "alert_type"],
     "critical_alerts": ["alerted_at", "alert_type", "message_key"],
@@ -83,3 +83,26 @@ def test_conninfo_carries_password_and_query_options():
 def test_non_postgresql_urls_are_refused(bad):
     with pytest.raises(db.DatabaseURLError):
         db.normalise_url(bad)
+
+
+def test_upgrade_from_0001_keeps_every_pattern_and_the_new_key_still_deduplicates(private_database_url):
+    url = private_database_url
+    assert db.upgrade(url, "0001") == "0001"
+    insert = sa.text("INSERT INTO patterns (symbol, pattern_type, confidence, detected_at, timeframe, parameters) "
+                     "VALUES (:s, 'Doji', 0.9, :t, :tf, '{\"close\": 1.5}')")
+    with db.engine_for(url).begin() as conn:
+        for s, tf in (("AAPL", "1min"), ("AAPL", None), ("MSFT", ""), ("MSFT", "daily")):
+            conn.execute(insert, {"s": s, "t": "2025-01-24T15:00:00Z", "tf": tf})
+    assert db.upgrade(url) == db.head_revision()
+    with db.engine_for(url).connect() as conn:
+        rows = conn.execute(sa.text("SELECT symbol, timeframe, parameters FROM patterns ORDER BY 1, 2")).all()
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("patterns")}
+    assert rows == [("AAPL", "1min", {"close": 1.5}), ("AAPL", None, {"close": 1.5}),
+                    ("MSFT", "daily", {"close": 1.5}), ("MSFT", None, {"close": 1.5})]  # '' is now NULL
+    assert not {"id", "timeframe_key"} & columns
+    with pytest.raises(sa.exc.IntegrityError), db.engine_for(url).begin() as conn:  # NULL timeframe: one key
+        conn.execute(insert, {"s": "AAPL", "t": "2025-01-24T15:00:00Z", "tf": None})
+    assert db.downgrade(url, "0001") == "0001"  # and back, data kept
+    with db.engine_for(url).connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*), count(DISTINCT id) FROM patterns")).one() == (4, 4)
+    db.dispose(url)

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from analytics import db, fetch
-from analytics.frames import shape
+from analytics.frames import parse_json, shape
 from analytics.joins import combine
 from analytics.loaders import (
     live_frame,
@@ -176,3 +176,28 @@ def test_live_and_history_concatenate_cleanly(stored, sample):
     assert len(both) == len(history) + 1 and both.symbol.iloc[-1] == "AMD"
     assert isinstance(both.symbol.dtype, pd.CategoricalDtype) and "AMD" in both.symbol.cat.categories
     assert str(both.detected_at.dtype) == "datetime64[ns, UTC]"
+
+
+def test_pattern_parameters_load_as_jsonb_text_or_parsed_on_request(history_url):
+    params = {"volume": 15800, "close": 129.84, "tiny": 1e-05, "direction": "bull\"ish", "ratio": 1.0}
+    row = {"symbol": "AAPL", "pattern_type": "Doji", "confidence": 0.9, "parameters": params,
+           "detected_at": datetime(2025, 1, 24, 15, tzinfo=UTC), "timeframe": None}
+    write_rows(history_url, "patterns", [row, {**row, "symbol": "MSFT", "parameters": {}}])
+    got = load_patterns(history_url)
+    assert got.dtypes.astype(str).to_dict() == shape(pd.DataFrame(), "patterns").dtypes.astype(str).to_dict()
+    assert str(got["parameters"].dtype) == "str" and str(got["symbol"].dtype) == "category"
+    assert list(got["symbol"].cat.categories) == ["AAPL", "MSFT"]
+    assert got["detected_at"].dtype == "datetime64[ns, UTC]" and got["timeframe"].isna().all()
+    text = got["parameters"].tolist()
+    assert text == ['{"tiny": 0.00001, "close": 129.84, "ratio": 1.0, "volume": 15800, "direction": "bull\\"ish"}',
+                    "{}"]  # as PostgreSQL prints jsonb, which is what live_frame writes too
+    assert live_frame([{"kind": "pattern", **row}])["parameters"].tolist() == text[:1]
+    parsed = load_patterns(history_url, parse_parameters=True)["parameters"]
+    assert parsed.dtype == object and parsed.tolist() == [params, {}]
+    assert parse_json(got["parameters"]).tolist() == [params, {}]
+
+
+def test_pattern_loads_of_some_columns_keep_their_dtypes(stored, sample):
+    got = load_patterns(stored, columns=["symbol", "pattern_type", "confidence", "detected_at"])
+    want = sample["patterns"][["symbol", "pattern_type", "confidence", "detected_at"]]
+    pd.testing.assert_frame_equal(got, want)

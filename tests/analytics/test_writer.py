@@ -55,6 +55,40 @@ def test_detections_without_timeframe_are_still_deduplicated(history_url):
     assert write_rows(history_url, "patterns", [pattern(1, timeframe="daily")]) == 1
 
 
+def record(i: int = 0, **overrides):
+    """A typed pattern record as the decoder makes it (the recorder's fast path)."""
+    from dashboard.events import Pattern
+
+    fields = {"channel": "tickstock:patterns:streaming", "ts": T0 + timedelta(seconds=i, milliseconds=500),
+              "received": (T0 + timedelta(seconds=i, milliseconds=505)).timestamp(), "session_id": "s1",
+              "symbol": "AAPL", "pattern": "Doji", "confidence": 0.85, "detected_at": T0 + timedelta(seconds=i),
+              "timeframe": "1min", "parameters": {"close": 150.0 + i, "note": "x"}, "high_confidence": True}
+    return Pattern(**(fields | overrides))
+
+
+def test_typed_records_store_the_same_values_as_rows(history_url):
+    assert write_events(history_url, [record(i) for i in range(3)]) == {"patterns": 3}
+    with db.engine_for(history_url).connect() as conn:
+        got = conn.execute(sa.text("SELECT * FROM patterns ORDER BY detected_at")).mappings().all()
+    assert [dict(r) for r in got] == [
+        pattern(i, parameters={"close": 150.0 + i, "note": "x"}) for i in range(3)]
+
+
+def test_typed_records_without_timeframe_are_stored_once_across_batches(history_url):
+    first = [record(1, timeframe=None), record(1, timeframe=None, channel="tickstock:patterns:detected"),
+             record(1, timeframe="")]
+    assert write_events(history_url, first) == {"patterns": 1}  # repeats in one batch
+    assert write_events(history_url, [record(1, timeframe=None), record(2, timeframe=None)]) == {"patterns": 1}
+    assert write_rows(history_url, "patterns", [pattern(1, timeframe=None), pattern(2, timeframe="")]) == 0
+    with db.engine_for(history_url).connect() as conn:
+        assert conn.execute(sa.text("SELECT timeframe, count(*) FROM patterns GROUP BY 1")).all() == [(None, 2)]
+
+
+def test_typed_records_with_an_oversized_key_are_refused_and_the_rest_stored(history_url, caplog):
+    assert write_events(history_url, [record(1, symbol="X" * 300), record(2)]) == {"patterns": 1}
+    assert "longer than" in caplog.text
+
+
 def test_detection_received_on_both_pattern_channels_is_stored_once(history_url, wire_events):
     doji = [e for e in wire_events if getattr(e, "pattern", None) == "Doji"]
     assert {e.channel for e in doji} == {"tickstock:patterns:streaming", "tickstock:patterns:detected"}
