@@ -25,9 +25,11 @@ from ..ingest import Ingest
 from . import cards
 from .charts import (
     HEALTH_ROLLOVER,
+    HEALTH_SERIES,
     THROUGHPUT_ROLLOVER,
     THROUGHPUT_SERIES,
     health_chart,
+    legend,
     throughput_chart,
 )
 from .notify import DesktopNotifier
@@ -140,8 +142,11 @@ class LiveDashboard(pn.viewable.Viewer):
                           width=420),
                 sizing_mode="stretch_width",
             ),
-            pn.Row(pn.pane.Bokeh(self.throughput_fig, sizing_mode="stretch_width"),
-                   pn.pane.Bokeh(self.health_fig, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
+            pn.Row(pn.Column(pn.pane.Bokeh(self.throughput_fig, sizing_mode="stretch_width"),
+                             pn.pane.HTML(legend(THROUGHPUT_SERIES)), sizing_mode="stretch_width"),
+                   pn.Column(pn.pane.Bokeh(self.health_fig, sizing_mode="stretch_width"),
+                             pn.pane.HTML(legend(HEALTH_SERIES)), sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
             downloads,
             sizing_mode="stretch_width",
         )
