@@ -12,6 +12,7 @@ arrive separately and are merged into one row: rows added or completed).
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,7 +20,8 @@ from operator import itemgetter
 from typing import Any
 
 import psycopg
-from psycopg import errors, sql
+from psycopg import Copy, errors, sql
+from psycopg.copy import FileWriter
 from psycopg.types.json import set_json_dumps
 from sqlalchemy import Table
 from sqlalchemy.engine import URL
@@ -181,10 +183,18 @@ def validate_rows(table_name: str, rows: Iterable[Row]) -> tuple[list[tuple], li
 
 
 def _copy(cur: psycopg.Cursor, statement: sql.Composable, types: list[str], values: Iterable[tuple]) -> None:
-    with cur.copy(statement) as copy:
-        copy.set_types(types)
+    """COPY the rows in binary: formatted in full first, then sent in one write, so the data goes out
+    while PostgreSQL works and this thread waits without the GIL (row-by-row, each 32 kB chunk
+    waited for the GIL behind the threads converting and taking the next events)."""
+    data = io.BytesIO()
+    fresh = cur.connection.cursor()  # a Copy that only formats needs a cursor that ran nothing
+    set_json_dumps(_encode, fresh)
+    with fresh, Copy(fresh, binary=True, writer=FileWriter(data)) as formatter:
+        formatter.set_types(types)
         for row in values:
-            copy.write_row(row)
+            formatter.write_row(row)
+    with cur.copy(statement) as copy:
+        copy.write(data.getbuffer())
 
 
 def _store(conn: psycopg.Connection, plan: _Plan, values: Iterable[tuple], kept: list[tuple],
@@ -225,14 +235,10 @@ def _write(conn: psycopg.Connection, plan: _Plan, rows: Iterable[Row]) -> int:
         _warn(plan.name, problems)
 
 
-def _write_patterns(conn: psycopg.Connection, records: list[Any]) -> int:
-    """Typed pattern records straight to COPY values, no row dicts (the recorder's hot path)."""
-    plan = _PLANS["patterns"]
-    problems: list[str] = []
-    values = pattern_copy_values(records, problems)
-    _warn("patterns", problems)
+def _write_pattern_values(conn: psycopg.Connection, values: list[tuple]) -> int:
+    """Pattern COPY values (from `pattern_copy_values`) into their table; returns rows added."""
     kept: list[tuple] = []
-    return _store(conn, plan, _streamed(values, kept), kept, plan.raw_types) if values else 0
+    return _store(conn, _PLANS["patterns"], _streamed(values, kept), kept, _PLANS["patterns"].raw_types)
 
 
 def _streamed(values: list[tuple], kept: list[tuple]) -> Iterator[tuple]:
@@ -273,22 +279,39 @@ def write_rows(conn_or_url: Any, table_name: str, rows: Iterable[Row]) -> int:
         return _write(conn, plan, rows)
 
 
-def write_events(conn_or_url: Any, events: Iterable[Any]) -> dict[str, int]:
-    """Store live events (records or dicts) in their tables in one transaction; returns rows added per table."""
-    records, others = [], []
-    for event in events:
-        (records if is_pattern_record(event) else others).append(event)
-    grouped = rows_by_table(others)
+class Prepared:
+    """A batch of live events made ready to write: typed pattern records already converted to COPY
+    values (the CPU-heavy part), other events grouped into rows per table. Reusable for a retry."""
+
+    def __init__(self, events: Iterable[Any]):
+        records, others = [], []
+        for event in events:
+            (records if is_pattern_record(event) else others).append(event)
+        problems: list[str] = []
+        self.pattern_values = pattern_copy_values(records, problems)
+        _warn("patterns", problems)
+        self.grouped = rows_by_table(others)
+
+
+def write_prepared(conn_or_url: Any, prepared: Prepared) -> dict[str, int]:
+    """Store a prepared batch in its tables in one transaction; returns rows added per table."""
     counts: dict[str, int] = {}
     with _connection(conn_or_url) as conn, conn.transaction():
         for name in TABLES:  # a fixed order, so concurrent writers take locks alike
-            if name == "patterns" and records:
-                counts[name] = _write_patterns(conn, records)
-                if grouped.get(name):
-                    counts[name] += _write(conn, _PLANS[name], grouped[name])
-            elif grouped.get(name):
-                counts[name] = _write(conn, _PLANS[name], grouped[name])
+            if name == "patterns" and prepared.pattern_values:
+                counts[name] = _write_pattern_values(conn, prepared.pattern_values)
+            if prepared.grouped.get(name):
+                counts[name] = counts.get(name, 0) + _write(conn, _PLANS[name], prepared.grouped[name])
     return counts
+
+
+def write_events(conn_or_url: Any, events: Iterable[Any]) -> dict[str, int]:
+    """Store live events (records or dicts) in their tables in one transaction; returns rows added per table.
+
+    Typed pattern records (the decoder's) go straight to COPY values with no row dicts; see
+    `Prepared` to convert one batch while another is being written.
+    """
+    return write_prepared(conn_or_url, Prepared(events))
 
 
 assert tuple(_PLANS["patterns"].columns) == PATTERN_COLUMNS

@@ -5,6 +5,9 @@ twice, or on both pattern channels, is stored once), and rides out a database th
 the unwritten events stay in memory up to `backlog_limit` (the consumer's capacity; beyond it
 the oldest are counted as dropped), writes are retried with backoff, and everything is written
 once the database is back. Stopping flushes what is left.
+
+Writing is pipelined: while one batch is being COPYed by a writer thread (which mostly waits on
+PostgreSQL, without the GIL), the recorder thread drains and converts the next one.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import logging
 import random
 import threading
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import psycopg
 
 from analytics.db import connect, upgrade
-from analytics.writer import write_events
+from analytics.writer import Prepared, write_prepared
 
 from .buffer import StreamingBuffer
 
@@ -49,8 +54,9 @@ class Recorder:
         self.retries = 0
         self.last_error: str | None = None
         self.last_write_at: float | None = None
-        self._hand: list = []  # drained but not yet written
-        self._conn: psycopg.Connection | None = None
+        self._batches: deque[tuple[list, Prepared]] = deque()  # drained, not yet written, oldest first
+        self._writer: ThreadPoolExecutor | None = None  # one write in flight at a time
+        self._conn: psycopg.Connection | None = None  # used by the writer thread only
         self._consumer = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -60,6 +66,7 @@ class Recorder:
             upgrade(self.database_url)
         self._consumer = self.buffer.register("recorder", mode="all", capacity=self.backlog_limit)
         self._stop.clear()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tickstock-recorder-writer")
         self._thread = threading.Thread(target=self._run, name="tickstock-recorder", daemon=True)
         self._thread.start()
         return self
@@ -72,6 +79,9 @@ class Recorder:
             self._thread = None
         if self._consumer is not None:
             self.buffer.unregister(self._consumer)
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
         self._disconnect()
         self.state = "stopped"
 
@@ -79,18 +89,26 @@ class Recorder:
 
     def _run(self) -> None:
         backoff, deadline = RETRY_MIN_S, None
+        inflight: Future | None = None
         while True:
             if deadline is None and self._stop.is_set():
                 deadline = time.monotonic() + self.stop_timeout  # flush what is left, within reason
-            if not self._hand:
-                if deadline is None:
+            if len(self._batches) < 2:  # the batch being written, and the next one made ready meanwhile
+                if not self._batches and deadline is None:
                     self._consumer.wait(self.interval)
-                self._hand = self._consumer.drain(self.batch_max)
-                if not self._hand:
+                events = self._consumer.drain(self.batch_max)
+                if events:
+                    self._batches.append((events, Prepared(events)))
+            if inflight is None:
+                if not self._batches:
                     if deadline is not None:
                         return
                     continue
-            if self._write():
+                inflight = self._writer.submit(self._write_oldest)
+                continue  # convert the next batch while this one is written
+            ok = self._finish(inflight)
+            inflight = None
+            if ok:
                 backoff = RETRY_MIN_S
                 continue
             if deadline is not None and time.monotonic() > deadline:
@@ -103,12 +121,17 @@ class Recorder:
                 time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
             backoff = min(backoff * 2, RETRY_MAX_S)
 
-    def _write(self) -> bool:
+    def _write_oldest(self) -> dict[str, int]:
+        """(writer thread) The oldest batch into PostgreSQL, connecting first if need be."""
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.database_url)
+        self.state = "writing"
+        return write_prepared(self._conn, self._batches[0][1])
+
+    def _finish(self, inflight: Future) -> bool:
+        """Wait for the write in flight; count it, or keep its batch for a retry."""
         try:
-            if self._conn is None or self._conn.closed:
-                self._conn = connect(self.database_url)
-            self.state = "writing"
-            added = write_events(self._conn, self._hand)
+            added = inflight.result()
         except (psycopg.Error, OSError) as exc:
             self.retries += 1
             self.state = "retrying"
@@ -116,13 +139,13 @@ class Recorder:
             log.warning("history write failed (%s); %d events kept for a retry", self.last_error, self.backlog)
             self._disconnect()
             return False
+        events, _ = self._batches.popleft()
         for table, n in added.items():
             self.rows_added[table] = self.rows_added.get(table, 0) + n
-        self.written += len(self._hand)
+        self.written += len(events)
         self.batches += 1
         self.last_write_at = time.time()
         self.last_error = None
-        self._hand = []
         self.state = "idle"
         return True
 
@@ -137,11 +160,12 @@ class Recorder:
     @property
     def backlog(self) -> int:
         """Events received but not yet written."""
-        return len(self._hand) + (self._consumer.queued if self._consumer else 0)
+        return sum(len(events) for events, _ in list(self._batches)) + (self._consumer.queued if self._consumer else 0)
 
     def lag_s(self) -> float:
         """Age of the oldest event not yet written (0 when caught up)."""
-        oldest = self._hand[0] if self._hand else None
+        batches = list(self._batches)
+        oldest = batches[0][0][0] if batches else None
         if oldest is None and self._consumer is not None and self._consumer.queued:
             oldest = self._consumer._queue[0]
         return round(time.time() - oldest.received, 3) if oldest is not None else 0.0
