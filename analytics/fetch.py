@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ class Select:
     order: str | None = "id"
     limit: int | None = None
     bound: dict[str, Any] = field(default_factory=dict)  # alias -> the value for `{}` in its expression
+    split: bool = False  # a scan of most of the table: fetch it in page ranges on parallel connections
 
     def add(self, condition: str, value: Any) -> None:
         """AND a condition holding one placeholder `{}` (or `{*}`, a list of values) to the WHERE."""
@@ -74,8 +76,8 @@ class Select:
         text = f"SELECT {', '.join(cols)} FROM {self.table}"
         parts = []
         for condition, value in zip(self.where, self.values, strict=True):
-            if condition == "false":
-                parts.append(condition)
+            if condition == "false" or ("{}" not in condition and "{*}" not in condition):
+                parts.append(condition)  # nothing to bind
             elif "{*}" in condition:
                 parts.append(condition.replace("{*}", ", ".join(mark(v) for v in value)))
             else:
@@ -124,9 +126,12 @@ def fetch(url: str, select: Select, progress: bool = False) -> pa.Table:
     return table
 
 
-def _fetch_adbc(url: str, select: Select, bar) -> pa.Table:
-    text, params = select.render("numeric")
-    with adbc.connect(_adbc_uri(url)) as conn, conn.cursor() as cur:
+SPLIT_MIN_PAGES = 8192  # 64 MB of table: below that one connection is as quick
+SPLIT_PARTS = 2
+
+
+def _adbc_table(uri: str, text: str, params: list, bar) -> pa.Table:
+    with adbc.connect(uri) as conn, conn.cursor() as cur:
         cur.execute("SET TimeZone TO 'UTC'")
         cur.execute(text, params or None)
         reader = cur.fetch_record_batch()
@@ -135,7 +140,40 @@ def _fetch_adbc(url: str, select: Select, bar) -> pa.Table:
             batches.append(batch)
             if bar is not None:
                 bar.update(batch.num_rows)
-        table = pa.Table.from_batches(batches, schema=reader.schema)
+        return pa.Table.from_batches(batches, schema=reader.schema)
+
+
+def _page_ranges(url: str, select: Select) -> list[str]:
+    """ctid conditions cutting the table into SPLIT_PARTS page ranges (one, unconditioned, when small)."""
+    if not select.split or select.limit is not None:
+        return []
+    with connect(url) as conn:
+        pages = conn.execute("SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int",
+                             (select.table,)).fetchone()[0]
+    if pages < SPLIT_MIN_PAGES:
+        return []
+    cuts = [pages * i // SPLIT_PARTS for i in range(1, SPLIT_PARTS)]
+    bounds = [None, *cuts, None]
+    return [" AND ".join(([f"ctid >= '({lo},0)'::tid"] if lo is not None else [])
+                         + ([f"ctid < '({hi},0)'::tid"] if hi is not None else []))
+            for lo, hi in zip(bounds, bounds[1:], strict=False)]
+
+
+def _fetch_adbc(url: str, select: Select, bar) -> pa.Table:
+    uri = _adbc_uri(url)
+    ranges = _page_ranges(url, select)
+    if ranges:  # PostgreSQL scans (and the driver decodes) each range on its own connection, in parallel
+        parts = []
+        for condition in ranges:
+            part = Select(select.table, select.columns, [*select.where, condition], [*select.values, None],
+                          select.order, select.limit, select.bound)
+            parts.append(part.render("numeric"))
+        with ThreadPoolExecutor(len(parts)) as pool:
+            tables = list(pool.map(lambda tp: _adbc_table(uri, tp[0], tp[1], bar), parts))
+        table = pa.concat_tables(tables)  # page order, as one scan would give
+    else:
+        text, params = select.render("numeric")
+        table = _adbc_table(uri, text, params, bar)
     arrays = []
     for (_alias, _, kind), column in zip(select.columns, table.columns, strict=True):
         if isinstance(column.type, pa.ExtensionType):

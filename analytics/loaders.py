@@ -62,6 +62,8 @@ def _select(table: str, symbols: Names, start: When, end: When, types: tuple[str
         select.add(f"{time} < {{}}", _when(end))
     if session_id is not None:
         select.add("session_id = {}", str(session_id))
+    # without a symbol or session (the indexed filters) the scan covers most of the table: split it
+    select.split = symbols is None and session_id is None
     if limit is not None:
         ties = ", id DESC" if "id" in TABLES[table].c else ""
         select.order, select.limit = f"{time} DESC{ties}", int(limit)

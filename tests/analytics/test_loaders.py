@@ -201,3 +201,15 @@ def test_pattern_loads_of_some_columns_keep_their_dtypes(stored, sample):
     got = load_patterns(stored, columns=["symbol", "pattern_type", "confidence", "detected_at"])
     want = sample["patterns"][["symbol", "pattern_type", "confidence", "detected_at"]]
     pd.testing.assert_frame_equal(got, want)
+
+
+def test_a_large_scan_split_over_parallel_connections_gives_the_same_frame(stored, sample, monkeypatch):
+    monkeypatch.setattr(fetch, "SPLIT_MIN_PAGES", 0)  # the sample is small: split it anyway
+    pages = []
+    real = fetch._page_ranges
+    monkeypatch.setattr(fetch, "_page_ranges", lambda url, select: pages.append(real(url, select)) or pages[-1])
+    pd.testing.assert_frame_equal(load_patterns(stored), sample["patterns"])
+    pd.testing.assert_frame_equal(load_patterns(stored, pattern_types="Doji"),
+                                  fresh(sample["patterns"][sample["patterns"].pattern_type == "Doji"]))
+    assert len(pages[0]) == fetch.SPLIT_PARTS
+    assert load_patterns(stored, symbols=["AAPL"]).symbol.eq("AAPL").all() and pages[-1] == []  # indexed: one scan
