@@ -5,7 +5,8 @@ GET /streaming/api/indicators/<symbol>?hours=1..24&indicator=NAME&limit=1..5000
 GET /streaming/api/alerts?hours=1..24&alert_type=TYPE&limit=10..500
 GET /streaming/api/summary?hours=1..168
 Each takes ?format=csv. A bad parameter is a 400 with a JSON reason; nothing a client sends
-reaches SQL as text (every value is a bound parameter of a SQLAlchemy Core query).
+reaches SQL as text (every value is a bound parameter of a SQLAlchemy Core query). JSON rows are
+encoded by PostgreSQL (json_agg), so a 1000-row answer creates no Python object per row.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import SQLAlchemyError
 from tornado.ioloop import IOLoop
 
@@ -56,11 +58,23 @@ def _name(args: dict, name: str, pattern: re.Pattern = NAME) -> str | None:
     return raw
 
 
+class EncodedRows:
+    """A JSON answer whose `rows` PostgreSQL already encoded; `fields` come before them."""
+
+    def __init__(self, fields: dict, rows_json: str, count: int):
+        self.fields, self.rows_json, self.count = fields, rows_json, count
+
+    def encode(self) -> bytes:
+        head = json.dumps({**self.fields, "count": self.count})[:-1]
+        return f'{head}, "rows": {self.rows_json}}}'.encode()
+
+
 class HistoryHandler(APIHandler):
     """Shared parsing, database access and JSON/CSV output for the history endpoints."""
 
     columns: list[str] = []
     max_hours = 24
+    fmt = "json"
 
     def args(self) -> dict:
         """The query parameters, each given once (repeats are a client error)."""
@@ -74,7 +88,7 @@ class HistoryHandler(APIHandler):
     async def get(self, *path) -> None:
         try:
             args = self.args()
-            fmt = args.pop("format", "json")
+            fmt = self.fmt = args.pop("format", "json")
             if fmt not in ("json", "csv"):
                 raise BadParameter(f"format: json or csv, got {fmt[:20]!r}")
             hours = _int(args, "hours", 1, 1, self.max_hours)
@@ -92,6 +106,10 @@ class HistoryHandler(APIHandler):
             return self.send_error_json(503, f"history store unavailable: {type(exc.orig or exc).__name__}")
         if fmt == "csv":
             return self.write_csv(payload)
+        if isinstance(payload, EncodedRows):
+            self.set_header("Content-Type", "application/json")
+            self.set_header("Cache-Control", "no-store")
+            return self.finish(payload.encode())
         self.write_json(payload)
 
     def query(self, args: dict, hours: int, *path):
@@ -125,6 +143,20 @@ def _rows(conn, stmt) -> list[dict]:
             for r in conn.execute(stmt)]
 
 
+def _answer(eng: sa.Engine, fmt: str, stmt, newest_first, fields: dict) -> dict | EncodedRows:
+    """The statement's rows after `fields`: dicts for CSV, or JSON built by PostgreSQL in the same order."""
+    with eng.connect() as conn:
+        if fmt == "csv":
+            rows = _rows(conn, stmt)
+            return {**fields, "count": len(rows), "rows": rows}
+        sub = stmt.subquery("r")
+        ordered = aggregate_order_by(sa.literal_column("r"), sub.c[newest_first.name].desc())
+        encoded = sa.select(sa.func.coalesce(sa.func.json_agg(ordered), sa.text("'[]'::json")).cast(sa.Text),
+                            sa.func.count()).select_from(sub)
+        rows_json, count = conn.execute(encoded).one()
+    return EncodedRows(fields, rows_json, count)
+
+
 def _symbol(raw: str) -> str:
     if not SYMBOL.fullmatch(raw):
         raise BadParameter(f"symbol: 1-32 letters, digits or . - _ / ^ = :, got {raw[:40]!r}")
@@ -143,11 +175,7 @@ class PatternsHandler(HistoryHandler):
         stmt = (sa.select(*(t.c[c] for c in self.columns)).where(t.c.symbol == symbol, t.c.detected_at >= _since(hours))
                 .order_by(t.c.detected_at.desc()).limit(limit))
 
-        def run(eng):
-            with eng.connect() as conn:
-                rows = _rows(conn, stmt)
-            return {"symbol": symbol, "hours": hours, "count": len(rows), "rows": rows}
-        return run
+        return lambda eng: _answer(eng, self.fmt, stmt, t.c.detected_at, {"symbol": symbol, "hours": hours})
 
 
 class IndicatorsHandler(HistoryHandler):
@@ -165,11 +193,8 @@ class IndicatorsHandler(HistoryHandler):
         stmt = (sa.select(*(t.c[c] for c in self.columns)).where(*cond)
                 .order_by(t.c.calculated_at.desc()).limit(limit))
 
-        def run(eng):
-            with eng.connect() as conn:
-                rows = _rows(conn, stmt)
-            return {"symbol": symbol, "hours": hours, "indicator": name, "count": len(rows), "rows": rows}
-        return run
+        return lambda eng: _answer(eng, self.fmt, stmt, t.c.calculated_at,
+                                   {"symbol": symbol, "hours": hours, "indicator": name})
 
 
 class AlertsHandler(HistoryHandler):
@@ -186,11 +211,8 @@ class AlertsHandler(HistoryHandler):
         stmt = (sa.select(*(t.c[c] for c in self.columns)).where(*cond)
                 .order_by(t.c.alerted_at.desc()).limit(limit))
 
-        def run(eng):
-            with eng.connect() as conn:
-                rows = _rows(conn, stmt)
-            return {"hours": hours, "alert_type": kind.upper() if kind else None, "count": len(rows), "rows": rows}
-        return run
+        return lambda eng: _answer(eng, self.fmt, stmt, t.c.alerted_at,
+                                   {"hours": hours, "alert_type": kind.upper() if kind else None})
 
 
 class SummaryHandler(HistoryHandler):

@@ -132,3 +132,17 @@ def test_alert_limit_bounds_are_10_to_500(recorded):
     assert get(api + "/alerts?limit=9")[0] == 400
     assert get(api + "/alerts?limit=501")[0] == 400
     assert get(api + "/alerts?limit=500")[0] == 200
+
+
+def test_json_rows_encoded_by_postgresql_hold_the_stored_values(recorded):
+    _, api, db = recorded
+    rows = json.loads(get(api + "/patterns/AAPL?hours=1&limit=30")[2])["rows"]
+    columns = "detected_at, symbol, pattern_type, confidence, timeframe, high_confidence, session_id, parameters"
+    with sa.create_engine(db, connect_args={"options": "-c TimeZone=UTC"}).connect() as conn:
+        stored = conn.execute(sa.text(f"SELECT {columns} FROM patterns WHERE symbol = 'AAPL' "
+                                      "ORDER BY detected_at DESC")).mappings().all()
+    for row in rows:  # RFC 3339 in UTC (PostgreSQL drops trailing zeros of the fraction)
+        assert row["detected_at"].endswith("+00:00")
+        row["detected_at"] = datetime.fromisoformat(row["detected_at"])
+    assert rows == [dict(r) for r in stored] and list(rows[0]) == columns.split(", ")
+    assert rows[0]["parameters"] == {"i": 0}
