@@ -174,8 +174,10 @@ def print_summary(r: dict) -> None:
     print(f"  the same on the server side alone (publish→websocket write): buffered "
           f"{t['server_side_buffered_p99_le_350ms']}, critical {t['server_side_critical_p99_le_100ms']}")
     cu = r.get("page_backlog_catch_up_s") or {}
-    one_cu = cu.get("one_session") or f"more than {r.get('catch_up_timeout_s')}"
-    three_cu = cu.get("three_sessions") or "more than 60"
+    one_cu = cu.get("one_session")
+    one_cu = f"more than {r.get('catch_up_timeout_s')}" if one_cu is None else one_cu
+    three_cu = cu.get("three_sessions")
+    three_cu = "more than 60" if three_cu is None else three_cu
     print(f"page backlog: once the load paused, page 1 needed {one_cu} s to catch up after the 1-session phase, "
           f"the 3 pages {three_cu} s after the 3-session phase")
     tr = r.get("browser_main_thread") or {}

@@ -46,6 +46,8 @@ from .table import LiveTable
 
 _ids = itertools.count(1)
 LAG_SAMPLES = 500
+_BUFFERED = (Pattern, Indicator, IndicatorAlert)
+DRAIN_SPACING_S = 0.1  # s between two drains of buffered rows into the tables (at most 10 updates/s)
 MAX_TOASTS = 3  # a burst of critical alerts shows the latest few; the banner and table keep up
 
 
@@ -82,6 +84,7 @@ class LiveDashboard(pn.viewable.Viewer):
         self.closed = False
         self.criticals = 0
         self._toasts: deque = deque()
+        self._held: list = []  # buffered events an urgent drain left for the paced one
 
         self.pattern_table = LiveTable(columns=PATTERN_COLUMNS, max_rows=history, name="patterns",
                                        height=420, sizing_mode="stretch_width")
@@ -186,8 +189,9 @@ class LiveDashboard(pn.viewable.Viewer):
     def _on_ready(self, urgent: bool) -> None:
         """Called from the ingest thread: ask this session's document to drain on a coming tick.
 
-        A critical alert is drained on the next tick; other events at most once per flush
-        interval, so early flushes under load do not make the browser repaint ten times a second."""
+        A critical alert is drained on the next tick; other events at most every
+        DRAIN_SPACING_S, so bursts of early flushes under load do not make the page repaint
+        its tables more than ten times a second."""
         doc = self._doc
         if doc is None or self.closed:
             return
@@ -202,11 +206,17 @@ class LiveDashboard(pn.viewable.Viewer):
             self._scheduled = self._urgent = False
 
     def _drain_urgent(self) -> None:
+        """Critical alerts and state events only: buffered rows wait for the paced drain, so the
+        alert's messages leave in a short callback and the tables keep their own pace."""
         self._urgent = False
-        self._drain_in_doc()
+        with set_curdoc(self._doc):
+            self.drain(urgent_only=True)
+        if self._held and not self._scheduled and not self.closed:
+            self._scheduled = True
+            self._doc.add_next_tick_callback(self._drain_paced)
 
     def _drain_paced(self) -> None:
-        wait = self._last_drain + self.settings.buffer_interval - time.monotonic()
+        wait = self._last_drain + min(DRAIN_SPACING_S, self.settings.buffer_interval) - time.monotonic()
         if wait > 0 and not self.closed:
             self._doc.add_timeout_callback(self._drain_paced, int(wait * 1000) + 1)
             return
@@ -230,9 +240,17 @@ class LiveDashboard(pn.viewable.Viewer):
                 return False
         return True
 
-    def drain(self) -> int:
-        """Take this session's new events into its tables; returns how many there were."""
+    def drain(self, urgent_only: bool = False) -> int:
+        """Take this session's new events into its tables; returns how many there were.
+
+        With `urgent_only`, buffered events (patterns, indicators, indicator alerts) are held for
+        the next drain, which takes them first."""
         events = self._consumer.drain()
+        if self._held:
+            events, self._held = self._held + events, []
+        if urgent_only:
+            self._held = [ev for ev in events if type(ev) in _BUFFERED]
+            events = [ev for ev in events if type(ev) not in _BUFFERED]
         if not events:
             return 0
         now = time.time()

@@ -143,3 +143,16 @@ def test_closing_a_session_releases_its_consumer(ingest):
     assert any(c["name"] == f"session-{dash.session_id}" for c in ingest.buffer.stats()["consumers"])
     dash.close()
     assert not any(c["name"] == f"session-{dash.session_id}" for c in ingest.buffer.stats()["consumers"])
+
+
+def test_an_urgent_drain_takes_the_critical_alert_and_leaves_buffered_rows_for_the_next(ingest):
+    dash = LiveDashboard(ingest)
+    publish(ingest, (P, pattern("AAA")))
+    ingest.handle([[b"message", b"tickstock:alerts:critical",
+                    json.dumps({"type": "FEED_DOWN", "message": "feed down"}).encode()]])
+    dash.drain(urgent_only=True)
+    assert dash.critical_table.rows[0]["alert_type"] == "FEED_DOWN"
+    assert dash.pattern_table.rows == []  # held, not lost
+    publish(ingest, (P, pattern("BBB", ts="2025-01-24T10:16:00Z")))
+    dash.drain()
+    assert [r["symbol"] for r in dash.pattern_table.rows] == ["BBB", "AAA"]
