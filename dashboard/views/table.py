@@ -120,16 +120,36 @@ export function render({ model, el }) {
   }
 
   function paint() {
+    // Rows already on screen keep their <tr> (moved, not rewritten): an update that adds k rows
+    // on top writes the text of k rows, not of the whole screen.
     pending = false;
     const n = rows.length;
     const start = Math.max(0, Math.min(n, Math.floor(scrollTop / ROW) - OVERSCAN));
     const end = Math.min(n, Math.floor(scrollTop / ROW) + Math.ceil(viewport / ROW) + OVERSCAN);
-    const count = Math.max(0, end - start);
-    while (shown.length > count) shown.pop().remove();
-    while (shown.length < count) { const tr = newRow(); body.insertBefore(tr, bottom); shown.push(tr); }
-    for (let i = 0; i < count; i++) fill(shown[i], key ? byKey.get(rows[start + i]) : rows[start + i]);
+    const want = rows.slice(start, Math.max(start, end));   // row objects (keyed tables: keys)
+    const wanted = new Set(want), held = new Map(), free = [];
+    for (const tr of shown) {
+      if (wanted.has(tr.__id) && !held.has(tr.__id)) held.set(tr.__id, tr);
+      else { free.push(tr); tr.remove(); }
+    }
+    shown.length = 0;
+    let cur = top.nextSibling;
+    for (const id of want) {
+      let tr = held.get(id);
+      const row = key ? byKey.get(id) : id;
+      if (tr === undefined) {
+        tr = free.pop() || newRow();
+        tr.__id = id;
+        fill(tr, row);
+        body.insertBefore(tr, cur);
+      } else {
+        if (key) fill(tr, row);                          // keyed rows change in place
+        if (tr === cur) cur = cur.nextSibling; else body.insertBefore(tr, cur);
+      }
+      shown.push(tr);
+    }
     if (first !== start) { top.style.height = (start * ROW) + "px"; first = start; }
-    bottom.style.height = ((n - end) * ROW) + "px";
+    bottom.style.height = ((n - Math.max(start, end)) * ROW) + "px";
     if (isEmpty !== (n === 0)) { isEmpty = n === 0; empty.style.display = isEmpty ? "block" : "none"; }
     if (anchor) { anchor = false; scroller.scrollTop = scrollTop; }
   }
