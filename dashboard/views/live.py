@@ -92,7 +92,7 @@ class LiveDashboard(pn.viewable.Viewer):
                                      height=420, sizing_mode="stretch_width")
         self.indicator_table = LiveTable(columns=INDICATOR_COLUMNS, key="symbol", max_rows=5000,
                                          name="indicators", height=300, sizing_mode="stretch_width")
-        self.critical_table = LiveTable(columns=[{"field": "time", "title": "Time", "kind": "time"},
+        self.critical_table = LiveTable(columns=[{"field": "time", "title": "Time", "kind": "time", "width": "8.5em"},
                                                  {"field": "alert_type", "title": "Type"},
                                                  {"field": "severity", "title": "Severity"},
                                                  {"field": "message", "title": "Message"}],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..events import CriticalAlert, Indicator, IndicatorAlert, Pattern
 
 PATTERN_COLUMNS = [
-    {"field": "time", "title": "Time", "kind": "time", "width": "7.5em"},
+    {"field": "time", "title": "Time", "kind": "time", "width": "8.5em"},
     {"field": "symbol", "title": "Symbol", "width": "6em"},
     {"field": "pattern", "title": "Pattern", "width": "9em"},
     {"field": "confidence", "title": "Confidence", "kind": "conf", "width": "6.5em"},
@@ -13,7 +13,7 @@ PATTERN_COLUMNS = [
     {"field": "parameters", "title": "Key parameters"},
 ]
 ALERT_COLUMNS = [
-    {"field": "time", "title": "Time", "kind": "time", "width": "7.5em"},
+    {"field": "time", "title": "Time", "kind": "time", "width": "8.5em"},
     {"field": "symbol", "title": "Symbol", "width": "6em"},
     {"field": "alert_type", "title": "Alert", "width": "11em"},
     {"field": "sentence", "title": "What happened"},
@@ -27,7 +27,7 @@ INDICATOR_FIELDS = [  # (indicator, value key, column title)
 INDICATOR_COLUMNS = (
     [{"field": "symbol", "title": "Symbol", "width": "6em"}]
     + [{"field": f"{i}.{k}", "title": t, "kind": "num"} for i, k, t in INDICATOR_FIELDS]
-    + [{"field": "other", "title": "Other"}, {"field": "time", "title": "Updated", "kind": "time", "width": "7.5em"}]
+    + [{"field": "other", "title": "Other"}, {"field": "time", "title": "Updated", "kind": "time", "width": "8.5em"}]
 )
 _KNOWN = {(i, k) for i, k, _ in INDICATOR_FIELDS}
 
