@@ -70,13 +70,20 @@ def _select(table: str, symbols: Names, start: When, end: When, types: tuple[str
     return select
 
 
-def _in_order(arrow: pa.Table, time: str) -> bool:
-    """Whether rows already are in (time, id) order, as they mostly are when recorded live (saves a sort)."""
+def _time_order(arrow: pa.Table, time: str) -> pa.Array | None:
+    """The permutation putting rows in (time, id) order, or None when they already are.
+
+    Recorded rows are nearly in time order (PostgreSQL fills a page's leftover space with later
+    rows), so numpy's stable sort is quick, and each column is then taken alone (a whole-table
+    take of a 1 M-row result cost twice as much).
+    """
     t = arrow.column(time).to_numpy()
     if "id" not in arrow.column_names:
-        return bool((t[1:] >= t[:-1]).all())
+        return None if bool((t[1:] >= t[:-1]).all()) else pa.array(np.argsort(t, kind="stable"))
     i = arrow.column("id").to_numpy()
-    return bool(((t[1:] > t[:-1]) | ((t[1:] == t[:-1]) & (i[1:] > i[:-1]))).all())
+    if bool(((t[1:] > t[:-1]) | ((t[1:] == t[:-1]) & (i[1:] > i[:-1]))).all()):
+        return None
+    return pa.array(np.lexsort((i, t)))
 
 
 def _categorical(column: pa.ChunkedArray) -> pd.Categorical:
@@ -109,17 +116,19 @@ def _frame(table: str, arrow: pa.Table, value_columns: Sequence[tuple[str, str]]
     Each column goes from Arrow straight to its final dtype, with no Python object per row except
     in JSON columns that are decoded (the OBJ ones, and JSON text when `parse_json`).
     """
-    time = TIME_COLUMN[table]
-    if not _in_order(arrow, time):
-        arrow = arrow.sort_by([(time, "ascending")] + ([("id", "ascending")] if "id" in arrow.column_names else []))
+    order = _time_order(arrow, TIME_COLUMN[table])
+
+    def column(name: str) -> pa.ChunkedArray:
+        return arrow.column(name) if order is None else arrow.column(name).take(order)
+
     parsed = set(JSON_TEXT.get(table, ())) if parse_json else set()
     out: dict[str, Any] = {}
     for name, dtype in SCHEMAS[table].items():
         if name in arrow.column_names:
-            series = pd.Series(_series(arrow.column(name), dtype, name in parsed), copy=False)
+            series = pd.Series(_series(column(name), dtype, name in parsed), copy=False)
             out[name] = series if name in parsed else coerce(series, dtype)
     for alias, name in sorted(value_columns, key=lambda pair: pair[1]):  # as `shape` orders them
-        out[name] = coerce(pd.Series(arrow.column(alias).to_pandas(), copy=False), "float64")
+        out[name] = coerce(pd.Series(column(alias).to_pandas(), copy=False), "float64")
     frame = pd.DataFrame(out, copy=False)
     return frame if columns is None else frame[list(columns)]
 

@@ -213,3 +213,9 @@ def test_a_large_scan_split_over_parallel_connections_gives_the_same_frame(store
                                   fresh(sample["patterns"][sample["patterns"].pattern_type == "Doji"]))
     assert len(pages[0]) == fetch.SPLIT_PARTS
     assert load_patterns(stored, symbols=["AAPL"]).symbol.eq("AAPL").all() and pages[-1] == []  # indexed: one scan
+
+
+def test_rows_stored_out_of_time_order_load_in_time_order(history_url, sample):
+    rows = rows_from_frame(sample["patterns"], "patterns")[::-1]  # newest first on disk
+    write_rows(history_url, "patterns", rows)
+    pd.testing.assert_frame_equal(load_patterns(history_url), sample["patterns"])
