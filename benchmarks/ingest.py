@@ -76,14 +76,15 @@ def run_publisher(url: str, stream: bytes) -> tuple[mp.Process, object]:
     return proc, go
 
 
-def bare_loop(url: str, prefix: str, stream: bytes, n: int) -> float:
-    """Messages/s of a bare redis-py pub/sub loop that only counts."""
+def bare_loop(url: str, prefix: str, stream: bytes, n: int) -> tuple[float, float]:
+    """Messages/s of a bare redis-py pub/sub loop that only counts, and its CPU µs per message."""
     r = redis.Redis.from_url(url)
     ps = r.pubsub(ignore_subscribe_messages=True)
     ps.psubscribe(f"{prefix}:*")
     while ps.get_message(timeout=0.1) is not None:
         pass
     proc, go = run_publisher(url, stream)
+    cpu = time.process_time()
     go.set()
     count, first = 0, None
     deadline = time.monotonic() + 300
@@ -94,11 +95,12 @@ def bare_loop(url: str, prefix: str, stream: bytes, n: int) -> float:
                 first = time.perf_counter()
             count += 1
     elapsed = time.perf_counter() - first
+    cpu = time.process_time() - cpu
     proc.join(30)
     ps.close()
     if count != n:
         raise SystemExit(f"bare loop lost messages: {count} of {n}")
-    return n / elapsed
+    return n / elapsed, cpu / n * 1e6
 
 
 def ingest_run(url: str, prefix: str, stream: bytes, n: int) -> tuple[float, dict]:
@@ -120,6 +122,7 @@ def ingest_run(url: str, prefix: str, stream: bytes, n: int) -> tuple[float, dic
     if not ingest.subscriber.wait_subscribed(10):
         raise SystemExit("ingest could not subscribe")
     proc, go = run_publisher(url, stream)
+    cpu = time.process_time()
     go.set()
     acc = ingest.buffer.account
     sub = ingest.subscriber
@@ -130,6 +133,7 @@ def ingest_run(url: str, prefix: str, stream: bytes, n: int) -> tuple[float, dic
     while acc.received < n and time.monotonic() < deadline:
         time.sleep(0.05)  # coarse polling: the benchmark must not steal the ingest's GIL
     elapsed = sub.last_batch_at - first
+    cpu = time.process_time() - cpu  # every thread of this process: subscriber, flusher, session
     proc.join(30)
     ingest.stop()
     stop.set()
@@ -140,6 +144,7 @@ def ingest_run(url: str, prefix: str, stream: bytes, n: int) -> tuple[float, dic
     if lost or not stats["identity_holds"]:
         raise SystemExit(f"ingest lost messages: {json.dumps(stats)}")
     stats["drained_by_session"] = drained[0]
+    stats["cpu_us_per_msg"] = cpu / n * 1e6
     return n / elapsed, stats
 
 
@@ -158,15 +163,19 @@ def main() -> None:
         print(f"preparing {n} messages of a simulated session ...", flush=True)
         stream = build_stream(n, prefix)
         print(f"  {len(stream) / 1e6:.1f} MB of PUBLISH commands", flush=True)
-        bare = bare_loop(url, prefix, stream, n)
-        print(f"bare redis-py get_message loop: {bare:,.0f} messages/s (nothing lost)", flush=True)
+        bare, bare_cpu = bare_loop(url, prefix, stream, n)
+        print(f"bare redis-py get_message loop: {bare:,.0f} messages/s (nothing lost), "
+              f"{bare_cpu:.2f} µs CPU per message", flush=True)
         rate, stats = ingest_run(url, prefix, stream, n)
         print(f"tickstock ingest (subscribe + decode + buffer + session drain): {rate:,.0f} events/s, "
               f"received {stats['received']}, delivered {stats['delivered']}, deduplicated "
-              f"{stats['deduplicated']}, filtered {stats['filtered']}, dropped {stats['dropped']}", flush=True)
+              f"{stats['deduplicated']}, filtered {stats['filtered']}, dropped {stats['dropped']}, "
+              f"{stats['cpu_us_per_msg']:.2f} µs CPU per message", flush=True)
         print(f"ratio: {rate / bare:.2f}x the bare loop", flush=True)
     print(json.dumps({"messages": n, "bare_redis_py_msgs_per_s": round(bare),
                       "ingest_events_per_s": round(rate), "ratio": round(rate / bare, 2),
+                      "bare_cpu_us_per_msg": round(bare_cpu, 2),
+                      "ingest_cpu_us_per_msg": round(stats["cpu_us_per_msg"], 2),
                       "lost": 0, "deduplicated": stats["deduplicated"], "filtered": stats["filtered"]}))
 
 

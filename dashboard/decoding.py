@@ -1,12 +1,17 @@
 """The decoder: one pub/sub message into a typed record, accepting every producer variant.
 
-`decode(suffix, channel, raw, received)` returns a record of `events` or raises `Rejected` with a
-short code and a reason; nothing else escapes it.
+`reader(suffix, channel)` gives the decoder of one channel's messages: `read(raw, received)`
+returns a record of `events` or raises `Rejected` with a short code and a reason; nothing else
+escapes it. A message in TickStockPL's canonical layout is decoded by a strict shape that needs
+almost no Python (the ingest's hot path); any other variant, or a bad message, is decoded by
+the general shapes, which accept every variant and give the reason for a rejection. Both paths
+make the same record of the same message.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +34,8 @@ from .wire import (
     DECODERS,
     AlertBody,
     AlertMsg,
+    CanonicalIndicatorMsg,
+    CanonicalPatternMsg,
     HealthMsg,
     Id,
     IndicatorMsg,
@@ -85,6 +92,14 @@ def _first(*values: str | None) -> str | None:
 
 def _id(value: Id) -> str | None:
     return None if value is None else str(value)
+
+
+def _float(value: float | int) -> float:
+    """A JSON number as a float; an integer beyond float's range becomes NaN (then dropped)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.nan
 
 
 def _finite(value: Any) -> bool:
@@ -183,9 +198,8 @@ def _indicator(msg: IndicatorMsg, channel: str, received: float) -> Indicator:
     name = _text(name, "indicator_type")
     raw_values = body.values if body.values is not None else msg.values
     if isinstance(raw_values, dict):
-        values = {k: float(v) for k, v in raw_values.items() if type(v) is float or type(v) is int}
-        if values and not math.isfinite(sum(values.values())):
-            values = {k: v for k, v in values.items() if math.isfinite(v)}
+        values = {k: _float(v) for k, v in raw_values.items() if type(v) is float or type(v) is int}
+        values = {k: v for k, v in values.items() if math.isfinite(v)}
     elif raw_values is not None:
         values = {"value": float(raw_values)} if math.isfinite(raw_values) else {}
     else:
@@ -332,25 +346,114 @@ def _persistence(msg: PersistenceMsg, raw: bytes, channel: str, received: float)
     )
 
 
-# ---------------------------------------------------------------- entry point
+# ---------------------------------------------------------------- canonical layout (fast path)
+# Each returns None when a text field is blank, so the general path gives the reason.
+
+
+def _canonical_pattern(msg: CanonicalPatternMsg, channel: str, received: float,
+                       detected_channel: bool) -> Pattern | None:
+    body = msg.detection
+    symbol, name = body.symbol.strip(), body.pattern_type.strip()
+    if not symbol or not name:
+        return None
+    detected = body.timestamp
+    stamp = msg.timestamp or detected or datetime.fromtimestamp(received, UTC)
+    confidence = body.confidence
+    return Pattern(
+        channel=channel,
+        ts=stamp,
+        received=received,
+        session_id=msg.session_id,
+        symbol=symbol,
+        pattern=name,
+        confidence=confidence,
+        detected_at=detected or stamp,
+        timeframe=body.timeframe or msg.timeframe or None,
+        parameters=body.parameters if body.parameters is not None else (msg.parameters or {}),
+        high_confidence=detected_channel or confidence >= C.HIGH_CONFIDENCE,
+    )
+
+
+def _canonical_indicator(msg: CanonicalIndicatorMsg, channel: str, received: float) -> Indicator | None:
+    body = msg.calculation
+    symbol, name = body.symbol.strip(), body.indicator_type.strip()
+    if not symbol or not name:
+        return None
+    calculated = body.timestamp
+    stamp = msg.timestamp or calculated or datetime.fromtimestamp(received, UTC)
+    return Indicator(
+        channel=channel,
+        ts=stamp,
+        received=received,
+        session_id=msg.session_id,
+        symbol=symbol,
+        indicator=name,
+        values=body.values,
+        calculated_at=calculated or stamp,
+        timeframe=body.timeframe or msg.timeframe,
+    )
+
+
+# ---------------------------------------------------------------- entry points
+
+Read = Callable[[bytes, float], AnyEvent]
+_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError)
+
+
+def reader(suffix: str | None, channel: str) -> Read:
+    """The decoder of messages on `channel` (whose suffix the caller resolved)."""
+    route = _BY_SUFFIX.get(suffix)
+    if route is None:
+        def unknown(raw: bytes, received: float) -> AnyEvent:
+            raise Rejected("unknown_channel", f"unknown channel {channel!r}")
+        return unknown
+    decoder, build = route
+    fast_decoder, fast_build = _CANONICAL.get(suffix, (None, None))
+    limit = C.MAX_PAYLOAD_BYTES
+
+    def read(raw: bytes, received: float) -> AnyEvent:
+        if len(raw) > limit:
+            raise Rejected("too_large", f"payload of {len(raw)} bytes is over the {limit}-byte limit")
+        if fast_decoder is not None:
+            try:
+                event = fast_build(fast_decoder(raw), channel, received)
+            except _DECODE_ERRORS:
+                event = None  # not the canonical layout: the general shapes decide
+            if event is not None:
+                return event
+        try:
+            msg = decoder(raw)
+        except _DECODE_ERRORS as exc:
+            raise _rejection(exc) from None
+        return build(msg, raw, channel, received)
+
+    return read
 
 
 def decode(suffix: str | None, channel: str, raw: bytes, received: float) -> AnyEvent:
-    """One message from `channel` (whose suffix the caller resolved) as a typed event, or Rejected."""
-    route = _BY_SUFFIX.get(suffix)
-    if route is None:
-        raise Rejected("unknown_channel", f"unknown channel {channel!r}")
-    if len(raw) > C.MAX_PAYLOAD_BYTES:
-        raise Rejected("too_large", f"payload of {len(raw)} bytes is over the {C.MAX_PAYLOAD_BYTES}-byte limit")
-    decoder, build = route
+    """One message from `channel` as a typed event, or Rejected."""
+    return reader(suffix, channel)(raw, received)
+
+
+def decode_general(suffix: str, channel: str, raw: bytes, received: float) -> AnyEvent:
+    """The same through the general shapes only (what the fast path must agree with)."""
+    decoder, build = _BY_SUFFIX[suffix]
     try:
         msg = decoder(raw)
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
+    except _DECODE_ERRORS as exc:
         raise _rejection(exc) from None
     return build(msg, raw, channel, received)
 
 
-_BY_SUFFIX = {  # suffix -> (typed JSON decoder, builder of the record)
+_CANONICAL = {  # suffix -> (strict decoder of the canonical layout, builder or None)
+    C.PATTERNS_STREAMING: (DECODERS[CanonicalPatternMsg].decode,
+                           lambda m, ch, t: _canonical_pattern(m, ch, t, False)),
+    C.PATTERNS_DETECTED: (DECODERS[CanonicalPatternMsg].decode,
+                          lambda m, ch, t: _canonical_pattern(m, ch, t, True)),
+    C.INDICATORS_STREAMING: (DECODERS[CanonicalIndicatorMsg].decode, _canonical_indicator),
+}
+
+_BY_SUFFIX = {  # suffix -> (typed JSON decoder of every variant, builder of the record)
     C.PATTERNS_STREAMING: (DECODERS[PatternMsg].decode, lambda m, raw, ch, t: _pattern(m, ch, t, False)),
     C.PATTERNS_DETECTED: (DECODERS[PatternMsg].decode, lambda m, raw, ch, t: _pattern(m, ch, t, True)),
     C.INDICATORS_STREAMING: (DECODERS[IndicatorMsg].decode, lambda m, raw, ch, t: _indicator(m, ch, t)),

@@ -6,20 +6,22 @@ starts until `start()`.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 
+from . import constants as C
 from .buffer import StreamingBuffer
 from .channels import Channels
-from .decoding import Rejected, decode
-from .events import Health, SessionStarted, SessionStopped
+from .decoding import Rejected, reader
 from .session import SessionTracker
 from .settings import Settings
 from .subscriber import Subscriber
 
-_STATE = (SessionStarted, SessionStopped, Health)
+_STATE_SUFFIXES = {C.SESSION_STARTED, C.SESSION_STOPPED, C.HEALTH}
+log = logging.getLogger(__name__)
 REJECTION_LOG = 200  # most recent rejections kept for the page and /status
 EXCERPT_BYTES = 200
 RECENT_FACTOR = 3  # a new session starts with up to this many times STREAMING_MAX_HISTORY_SIZE events
@@ -49,8 +51,9 @@ class Ingest:
         self.on_reject = on_reject
         self.started_at: float | None = None
         self.recorder = None  # a Recorder writing this ingest's stream to PostgreSQL, if any
-        self._routes: dict[bytes, tuple[str, str | None]] = {
-            name.encode(): (name, self.channels.suffix(name)) for name in self.channels.all
+        self._routes: dict[bytes, tuple] = {  # channel -> (name, its decoder, carries session state)
+            name.encode(): (name, reader(self.channels.suffix(name), name), self.channels.suffix(name) in _STATE_SUFFIXES)
+            for name in self.channels.all
         }
         self.subscriber = Subscriber(redis_url, self.channels.all, self.handle)
 
@@ -94,32 +97,41 @@ class Ingest:
         """Decode one read's [b"message", channel, payload] replies and hand them to the buffer."""
         now = time.time()
         routes = self._routes
-        received: dict[str, int] = {}
+        per_channel: dict[bytes, int] = {}
         rejected: Counter = Counter()
         events = []
         append = events.append
-        state = self.session.update
         for reply in replies:
             if type(reply) is not list or reply[0] != b"message":
                 continue  # a pong or a late confirmation
-            route = routes.get(reply[1])
-            if route is None:
-                route = (reply[1].decode("utf-8", "replace"), None)
-            name = route[0]
-            received[name] = received.get(name, 0) + 1
+            channel = reply[1]
+            per_channel[channel] = per_channel.get(channel, 0) + 1
+            route = routes.get(channel) or self._route(channel)
             try:
-                ev = decode(route[1], name, reply[2], now)
+                ev = route[1](reply[2], now)
             except Rejected as exc:
                 rejected[exc.code] += 1
-                self._rejected(name, exc, reply[2], now)
+                self._rejected(route[0], exc, reply[2], now)
+                continue
+            except Exception as exc:  # a decoder bug must cost one message, counted, not the loop
+                log.exception("decoder failed on a message from %s", route[0])
+                rejected["decoder_error"] += 1
+                self._rejected(route[0], Rejected("decoder_error", f"{type(exc).__name__}: {exc}"), reply[2], now)
                 continue
             append(ev)
-            if type(ev) in _STATE:
-                state(ev)
+            if route[2]:
+                self.session.update(ev)
+        received = {routes[ch][0] if ch in routes else ch.decode("utf-8", "replace"): n
+                    for ch, n in per_channel.items()}
         self.buffer.take(events, received=received, rejected=rejected)
         last = self.subscriber.last_message_at
         for name in received:
             last[name] = now
+
+    def _route(self, channel: bytes) -> tuple:
+        """The route of a channel we did not subscribe to (every message on it is rejected)."""
+        name = channel.decode("utf-8", "replace")
+        return (name, reader(None, name), False)
 
     def _rejected(self, channel: str, exc: Rejected, raw: bytes, now: float) -> None:
         entry = {

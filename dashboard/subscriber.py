@@ -146,21 +146,23 @@ class Subscriber:
         ping_sent: float | None = None
         handler, stop = self.handler, self._stop
         while not stop.is_set():
-            ready, _, _ = select.select([sock], [], [], 0.25)
-            now = time.monotonic()
-            if not ready:
-                if ping_sent is not None and now - ping_sent > self.ping_timeout:
-                    raise LinkLost(f"no answer to PING within {self.ping_timeout:.1f} s")
-                if ping_sent is None and now - last_rx > self.ping_idle:
-                    sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-                    ping_sent = now
-                continue
             try:
-                data = sock.recv(C.SOCKET_READ_BYTES)
+                data = sock.recv(C.SOCKET_READ_BYTES)  # busy: read again at once, no select
             except BlockingIOError:
+                data = None
+            if data is None:
+                ready, _, _ = select.select([sock], [], [], 0.25)
+                if not ready:
+                    now = time.monotonic()
+                    if ping_sent is not None and now - ping_sent > self.ping_timeout:
+                        raise LinkLost(f"no answer to PING within {self.ping_timeout:.1f} s")
+                    if ping_sent is None and now - last_rx > self.ping_idle:
+                        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+                        ping_sent = now
                 continue
             if not data:
                 raise LinkLost("connection closed by Redis")
+            now = time.monotonic()
             last_rx, ping_sent = now, None
             reader.feed(data)
             replies = list(iter(reader.gets, False))  # parsed in C, one list per reply

@@ -7,7 +7,7 @@ picks the variant's fields and builds the typed record.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -114,8 +114,57 @@ class PersistenceMsg(msgspec.Struct, gc=False):
     duration_ms: float | None = None
 
 
+# ---------------------------------------------------------------- canonical shapes (fast path)
+# TickStockPL's own current layout, strictly typed: a message that fits needs almost no Python to
+# become a record. Anything else (another variant, a bad value) fails here in C and takes the
+# general shapes above, which accept every variant and say what is wrong.
+
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
+Flat = dict[str, float | int | str | bool | None]  # no nesting: nothing left to check for depth
+
+
+class CanonicalCalculation(msgspec.Struct, gc=False):
+    indicator_type: str
+    symbol: str
+    values: Annotated[dict[str, float], msgspec.Meta(min_length=1)]
+    timestamp: AwareTime | None = None
+    timeframe: str | None = None
+
+
+class CanonicalIndicatorMsg(msgspec.Struct, gc=False):
+    calculation: CanonicalCalculation
+    session_id: str | None = None
+    timestamp: AwareTime | None = None
+    timeframe: str | None = None
+
+
+class CanonicalDetection(msgspec.Struct, gc=False):
+    pattern_type: str
+    symbol: str
+    confidence: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+    timestamp: AwareTime | None = None
+    timeframe: str | None = None
+    parameters: Flat | None = None
+    # present in older variants only; any value sends the message down the general path
+    detection_timestamp: None = None
+    tier: None = None
+    levels: None = None
+    metadata: None = None
+    expiration_date: None = None
+
+
+class CanonicalPatternMsg(msgspec.Struct, gc=False):
+    detection: CanonicalDetection
+    session_id: str | None = None
+    timestamp: AwareTime | None = None
+    timeframe: str | None = None
+    parameters: Flat | None = None
+    tier: None = None
+
+
 DECODERS = {
     cls: msgspec.json.Decoder(cls)
-    for cls in (PatternMsg, IndicatorMsg, AlertMsg, SessionMsg, HealthMsg, PersistenceMsg)
+    for cls in (PatternMsg, IndicatorMsg, AlertMsg, SessionMsg, HealthMsg, PersistenceMsg,
+                CanonicalPatternMsg, CanonicalIndicatorMsg)
 }
 ANY_JSON = msgspec.json.Decoder()

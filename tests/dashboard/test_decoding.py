@@ -139,6 +139,18 @@ MALFORMED = [
     ("alert without symbol", CH.alerts_indicators, {"alert_type": "RSI_OVERBOUGHT"}, "missing_symbol"),
     ("critical without type", CH.alerts_critical, {"message": "m", "severity": "critical"}, "missing_alert_type"),
     ("session without id", CH.session_started, {"event": "session_started", "data": {}}, "missing_session_id"),
+    ("canonical blank symbol", PATTERN, {"detection": {**OK, "symbol": "  "}}, "empty_symbol"),
+    ("canonical blank pattern", PATTERN, {"detection": {**OK, "pattern_type": " "}}, "empty_pattern_type"),
+    ("canonical confidence above 1", PATTERN, {"detection": {**OK, "confidence": 1.01}}, "bad_confidence"),
+    ("canonical deep parameters", PATTERN, b'{"detection":{"symbol":"A","pattern_type":"P","confidence":0.9,'
+     b'"parameters":{"x":' + b"[" * 200 + b"]" * 200 + b"}}}", "too_deep"),
+    ("canonical indicator blank symbol", CH.indicators,
+     {"calculation": {"indicator_type": "RSI", "symbol": "", "values": {"value": 1}}}, "empty_symbol"),
+    ("canonical indicator empty values", CH.indicators,
+     {"calculation": {"indicator_type": "RSI", "symbol": "A", "values": {}}}, "missing_values"),
+    ("indicator value beyond float", CH.indicators,
+     b'{"calculation":{"indicator_type":"RSI","symbol":"A","values":{"value":' + b"9" * 400 + b"}}}",
+     "missing_values"),
     ("unknown channel", "tickstock:nope", OK, "unknown_channel"),
     ("foreign prefix", "other:patterns:streaming", OK, "unknown_channel"),
 ]
@@ -162,3 +174,49 @@ def test_json_output_round_trips():
     ev = dec(PATTERN, OK)
     back = json.loads(E.to_json(ev))
     assert back["kind"] == "pattern" and back["symbol"] == "AAPL" and math.isclose(back["confidence"], 0.8)
+
+
+def test_an_integer_beyond_float_range_drops_that_value_only():
+    raw = b'{"calculation":{"indicator_type":"MACD","symbol":"A","values":{"macd":1.5,"signal":' + b"9" * 400 + b"}}}"
+    ev = dec(CH.indicators, raw)
+    assert ev.values == {"macd": 1.5}
+
+
+NEAR_CANONICAL = [  # messages the strict canonical shapes refuse or must read exactly like the general ones
+    (PATTERN, {"session_id": "s", "timestamp": "2025-01-24T10:15:00Z",
+               "detection": {**OK, "timestamp": "2025-01-24T10:14:59Z", "parameters": {"open": 1, "x": "y"},
+                             "timeframe": "1min"}}),
+    (CH.patterns_detected, {"detection": {**OK, "confidence": 0.5}}),
+    (PATTERN, {"detection": {**OK, "timeframe": ""}, "timeframe": ""}),
+    (PATTERN, {"detection": OK, "parameters": {"outer": 1}}),
+    (PATTERN, {"detection": {**OK, "levels": [1, 2]}, "session_id": 42}),
+    (PATTERN, {"detection": {**OK, "tier": "daily", "timestamp": "2025-01-24T10:15:00"}}),
+    (PATTERN, {"detection": {**OK, "symbol": " AAPL ", "detection_timestamp": 1737713700}}),
+    (PATTERN, {"detection": {**OK, "metadata": {}}, "timestamp": 1737713700.5}),
+    (CH.indicators, {"calculation": {"indicator_type": "RSI", "symbol": "A", "values": {"value": 70}}}),
+    (CH.indicators, {"calculation": {"indicator_type": "MACD", "symbol": "A", "values": {"macd": 1, "s": None}}}),
+    (CH.indicators, {"calculation": {"indicator_type": "SMA", "symbol": "A", "values": {"v": 1}, "timeframe": ""},
+                     "timeframe": "5min", "session_id": 7}),
+    (CH.indicators, {"calculation": {"indicator": "RSI", "symbol": "A", "values": 55.5}}),
+]
+
+
+@pytest.mark.parametrize(("channel", "payload"), NEAR_CANONICAL, ids=[str(i) for i in range(len(NEAR_CANONICAL))])
+def test_fast_path_and_general_path_make_the_same_record(channel, payload):
+    raw = json.dumps(payload).encode()
+    assert dec(channel, raw) == D.decode_general(CH.suffix(channel), channel, raw, NOW)
+
+
+def test_a_simulated_session_decodes_the_same_on_both_paths():
+    import itertools
+
+    from dashboard.simulator import generate
+
+    stream = itertools.islice(generate(seed=3, symbols=["AAPL", "MSFT", "NVDA"], channels=None, health_every=50), 3000)
+    kinds = set()
+    for channel, payload in stream:
+        raw = json.dumps(payload).encode()
+        fast = dec(channel, raw)
+        assert fast == D.decode_general(CH.suffix(channel), channel, raw, NOW)
+        kinds.add(type(fast))
+    assert {E.Pattern, E.Indicator, E.IndicatorAlert, E.Health} <= kinds

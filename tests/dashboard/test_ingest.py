@@ -102,3 +102,22 @@ def test_bad_messages_are_rejected_with_reasons_and_the_loop_keeps_running(inges
     reasons = {r["code"] for r in ingest.status()["rejections"]}
     assert reasons == {"not_json", "not_object", "bad_confidence", "missing_symbol", "too_large"}
     assert ingest.subscriber.snapshot()["state"] == "connected"
+
+
+def test_a_decoder_bug_costs_one_counted_message_not_the_stream(ingest, redis_client, channel_prefix):
+    """Defence in depth: an unexpected exception while decoding is a counted rejection."""
+    channel = f"{channel_prefix}:indicators:streaming".encode()
+    name, _, state = ingest._routes[channel]
+
+    def broken(raw, received):
+        raise ZeroDivisionError("bug")
+
+    ingest._routes[channel] = (name, broken, state)
+    consumer = ingest.buffer.register("s")
+    send(redis_client, channel_prefix, "indicators:streaming", {"indicator_type": "RSI", "symbol": "A", "value": 1})
+    send(redis_client, channel_prefix, "patterns:streaming", detection())
+    st = settled(ingest, 2)
+    assert st["rejected_by"] == {"decoder_error": 1} and st["identity_holds"]
+    assert [e.symbol for e in consumer.drain()] == ["AAPL"]
+    assert ingest.rejections[-1]["reason"] == "ZeroDivisionError: bug"
+    assert ingest.subscriber.snapshot()["connects"] == 1  # the link was never dropped
