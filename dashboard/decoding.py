@@ -285,7 +285,10 @@ def _num(d: dict | None, key: str) -> float | None:
     if not d:
         return None
     v = d.get(key)
-    return float(v) if v is not None and _finite(v) else None
+    if v is None or not _finite(v):
+        return None
+    v = _float(v)
+    return v if math.isfinite(v) else None
 
 
 def _int(d: dict | None, key: str) -> int | None:
@@ -347,28 +350,30 @@ def _persistence(msg: PersistenceMsg, raw: bytes, channel: str, received: float)
 
 
 # ---------------------------------------------------------------- canonical layout (fast path)
-# Each returns None when a text field is blank, so the general path gives the reason.
+# Each returns None for a message the general path must judge (no canonical body, a blank name).
 
 
 def _canonical_pattern(msg: CanonicalPatternMsg, channel: str, received: float,
                        detected_channel: bool) -> Pattern | None:
     body = msg.detection
+    if body is None:
+        return None
     symbol, name = body.symbol.strip(), body.pattern_type.strip()
     if not symbol or not name:
         return None
     detected = body.timestamp
-    stamp = msg.timestamp or detected or datetime.fromtimestamp(received, UTC)
+    stamp = _when(msg.timestamp, "timestamp") or detected or datetime.fromtimestamp(received, UTC)
     confidence = body.confidence
     return Pattern(
         channel=channel,
         ts=stamp,
         received=received,
-        session_id=msg.session_id,
+        session_id=_id(msg.session_id),
         symbol=symbol,
         pattern=name,
         confidence=confidence,
         detected_at=detected or stamp,
-        timeframe=body.timeframe or msg.timeframe or None,
+        timeframe=body.timeframe or msg.timeframe or msg.tier,
         parameters=body.parameters if body.parameters is not None else (msg.parameters or {}),
         high_confidence=detected_channel or confidence >= C.HIGH_CONFIDENCE,
     )
@@ -376,16 +381,18 @@ def _canonical_pattern(msg: CanonicalPatternMsg, channel: str, received: float,
 
 def _canonical_indicator(msg: CanonicalIndicatorMsg, channel: str, received: float) -> Indicator | None:
     body = msg.calculation
+    if body is None:
+        return None
     symbol, name = body.symbol.strip(), body.indicator_type.strip()
     if not symbol or not name:
         return None
     calculated = body.timestamp
-    stamp = msg.timestamp or calculated or datetime.fromtimestamp(received, UTC)
+    stamp = _when(msg.timestamp, "timestamp") or calculated or datetime.fromtimestamp(received, UTC)
     return Indicator(
         channel=channel,
         ts=stamp,
         received=received,
-        session_id=msg.session_id,
+        session_id=_id(msg.session_id),
         symbol=symbol,
         indicator=name,
         values=body.values,

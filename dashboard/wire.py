@@ -116,36 +116,34 @@ class PersistenceMsg(msgspec.Struct, gc=False):
 
 # ---------------------------------------------------------------- canonical shapes (fast path)
 # TickStockPL's own current layout, strictly typed: a message that fits needs almost no Python to
-# become a record. Anything else (another variant, a bad value) fails here in C and takes the
-# general shapes above, which accept every variant and say what is wrong.
+# become a record. Each declares every field of its general shape, with the same type or a
+# stricter one, so whatever the general shapes refuse these refuse too; a message that does not
+# fit (another variant, a bad value) takes the general shapes, which say what is wrong.
 
 AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 Flat = dict[str, float | int | str | bool | None]  # no nesting: nothing left to check for depth
 
 
-class CanonicalCalculation(msgspec.Struct, gc=False):
+class CanonicalCalculation(IndicatorBody, kw_only=True):
     indicator_type: str
     symbol: str
     values: Annotated[dict[str, float], msgspec.Meta(min_length=1)]
     timestamp: AwareTime | None = None
-    timeframe: str | None = None
 
 
-class CanonicalIndicatorMsg(msgspec.Struct, gc=False):
-    calculation: CanonicalCalculation
-    session_id: str | None = None
-    timestamp: AwareTime | None = None
-    timeframe: str | None = None
+class CanonicalIndicatorMsg(IndicatorBody):
+    session_id: Id = None
+    calculation: CanonicalCalculation | None = None
+    indicator_data: IndicatorBody | None = None
 
 
-class CanonicalDetection(msgspec.Struct, gc=False):
+class CanonicalDetection(PatternBody, kw_only=True):
     pattern_type: str
     symbol: str
     confidence: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
     timestamp: AwareTime | None = None
-    timeframe: str | None = None
     parameters: Flat | None = None
-    # present in older variants only; any value sends the message down the general path
+    # fields of older variants: any value sends the message down the general path
     detection_timestamp: None = None
     tier: None = None
     levels: None = None
@@ -153,13 +151,10 @@ class CanonicalDetection(msgspec.Struct, gc=False):
     expiration_date: None = None
 
 
-class CanonicalPatternMsg(msgspec.Struct, gc=False):
-    detection: CanonicalDetection
-    session_id: str | None = None
-    timestamp: AwareTime | None = None
-    timeframe: str | None = None
-    parameters: Flat | None = None
-    tier: None = None
+class CanonicalPatternMsg(PatternBody):
+    session_id: Id = None
+    detection: CanonicalDetection | None = None
+    pattern_data: PatternBody | None = None
 
 
 DECODERS = {
