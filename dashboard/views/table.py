@@ -21,7 +21,7 @@ ROW_HEIGHT = 22  # px, fixed, so the rows on screen follow from the scroll posit
 
 _CSS = """
 :host { display: block; overflow: hidden; }
-.scroller { height: 100%; overflow: auto; contain: strict; overflow-anchor: none; }
+.scroller { height: 100%; overflow: auto; overflow-anchor: none; }
 table { border-collapse: separate; border-spacing: 0; width: 100%; table-layout: fixed;
         font: 13px/1.35 ui-monospace, SFMono-Regular, Menlo, monospace; }
 thead th { position: sticky; top: 0; background: #f3f5f8; text-align: left; padding: 4px 8px;
