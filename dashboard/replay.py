@@ -54,7 +54,7 @@ def load_session(database_url: str, session_id: str) -> list[tuple[float, str, d
     sessions = analytics.load_sessions(database_url)
     match = sessions[sessions["session_id"].astype(str) == session_id]
     meta = match.iloc[0].to_dict() if len(match) else None
-    patterns = analytics.load_patterns(database_url, session_id=session_id)
+    patterns = analytics.load_patterns(database_url, session_id=session_id, parse_parameters=True)
     indicators = analytics.load_indicators(database_url, session_id=session_id)
     alerts = analytics.load_alerts(database_url, session_id=session_id)
     criticals = analytics.load_critical_alerts(database_url, session_id=session_id)
