@@ -132,7 +132,9 @@ class Recorder:
         """Wait for the write in flight; count it, or keep its batch for a retry."""
         try:
             added = inflight.result()
-        except (psycopg.Error, OSError) as exc:
+        except Exception as exc:  # the database went away (or a bug): keep the batch, say why, retry
+            if not isinstance(exc, (psycopg.Error, OSError)):
+                log.exception("history write failed unexpectedly")
             self.retries += 1
             self.state = "retrying"
             self.last_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
