@@ -6,8 +6,10 @@ the unwritten events stay in memory up to `backlog_limit` (the consumer's capaci
 the oldest are counted as dropped), writes are retried with backoff, and everything is written
 once the database is back. Stopping flushes what is left.
 
-Writing is pipelined: while one batch is being COPYed by a writer thread (which mostly waits on
-PostgreSQL, without the GIL), the recorder thread drains and converts the next one.
+Writing is pipelined over WRITERS connections: while PostgreSQL works on one batch (its writer
+thread waiting without the GIL), another writer formats and sends the next and the recorder
+thread drains and converts the one after, so the client and PostgreSQL work at the same time.
+Batches may commit out of order; each is idempotent, so the stored rows are the same.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import random
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import psycopg
 
@@ -32,6 +34,18 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 10_000  # events per write
 BACKLOG_LIMIT = 1_000_000  # events held in memory while the database is away
 RETRY_MIN_S, RETRY_MAX_S = 0.2, 5.0
+WRITERS = 2  # batches being written at once, each on its own connection
+
+
+class _Batch:
+    """Drained events, converted for COPY, and the write in flight for them (if any)."""
+
+    __slots__ = ("events", "prepared", "future")
+
+    def __init__(self, events: list):
+        self.events = events
+        self.prepared = Prepared(events)
+        self.future: Future | None = None
 
 
 class Recorder:
@@ -54,9 +68,11 @@ class Recorder:
         self.retries = 0
         self.last_error: str | None = None
         self.last_write_at: float | None = None
-        self._batches: deque[tuple[list, Prepared]] = deque()  # drained, not yet written, oldest first
-        self._writer: ThreadPoolExecutor | None = None  # one write in flight at a time
-        self._conn: psycopg.Connection | None = None  # used by the writer thread only
+        self._batches: deque[_Batch] = deque()  # drained, not yet written, oldest first
+        self._writer: ThreadPoolExecutor | None = None  # WRITERS threads, each with its connection
+        self._local = threading.local()  # the writer thread's own connection
+        self._conns: list[psycopg.Connection] = []  # every writer's connection, to close at stop
+        self._conns_lock = threading.Lock()
         self._consumer = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -66,7 +82,7 @@ class Recorder:
             upgrade(self.database_url)
         self._consumer = self.buffer.register("recorder", mode="all", capacity=self.backlog_limit)
         self._stop.clear()
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="tickstock-recorder-writer")
+        self._writer = ThreadPoolExecutor(WRITERS, thread_name_prefix="tickstock-recorder-writer")
         self._thread = threading.Thread(target=self._run, name="tickstock-recorder", daemon=True)
         self._thread.start()
         return self
@@ -82,92 +98,111 @@ class Recorder:
         if self._writer is not None:
             self._writer.shutdown(wait=True)
             self._writer = None
-        self._disconnect()
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
         self.state = "stopped"
 
     # ------------------------------------------------------------ the loop
 
     def _run(self) -> None:
-        backoff, deadline = RETRY_MIN_S, None
-        inflight: Future | None = None
+        backoff, deadline, retry_at = RETRY_MIN_S, None, 0.0
+        batches = self._batches
         while True:
             if deadline is None and self._stop.is_set():
                 deadline = time.monotonic() + self.stop_timeout  # flush what is left, within reason
-            if len(self._batches) < 2:  # the batch being written, and the next one made ready meanwhile
-                if not self._batches and deadline is None:
+            if len(batches) <= WRITERS:  # those being written, and the next one made ready meanwhile
+                if not batches and deadline is None:
                     self._consumer.wait(self.interval)
                 events = self._consumer.drain(self.batch_max)
                 if events:
-                    self._batches.append((events, Prepared(events)))
-            if inflight is None:
-                if not self._batches:
+                    batches.append(_Batch(events))
+            flying = [b for b in batches if b.future is not None]
+            if time.monotonic() >= retry_at:
+                for b in batches:
+                    if len(flying) >= WRITERS:
+                        break
+                    if b.future is None:
+                        b.future = self._writer.submit(self._write, b.prepared)
+                        flying.append(b)
+            if not flying:
+                if not batches:
                     if deadline is not None:
                         return
                     continue
-                inflight = self._writer.submit(self._write_oldest)
-                continue  # convert the next batch while this one is written
-            ok = self._finish(inflight)
-            inflight = None
-            if ok:
-                backoff = RETRY_MIN_S
+                if deadline is not None and time.monotonic() > deadline:
+                    log.error("recorder stopped with %d events unwritten: %s", self.backlog, self.last_error)
+                    return
+                pause = max(0.0, retry_at - time.monotonic())  # waiting to retry
+                if deadline is None:
+                    self._stop.wait(pause)
+                else:
+                    time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
                 continue
-            if deadline is not None and time.monotonic() > deadline:
-                log.error("recorder stopped with %d events unwritten: %s", self.backlog, self.last_error)
-                return
-            pause = backoff * (0.75 + random.random() / 2)
-            if deadline is None:
-                self._stop.wait(pause)
-            else:
-                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            backoff = min(backoff * 2, RETRY_MAX_S)
+            more = len(batches) <= WRITERS and self._consumer.queued > 0  # convert the next meanwhile
+            done, _ = wait([b.future for b in flying], timeout=0 if more else self.interval,
+                           return_when=FIRST_COMPLETED)
+            for b in flying:
+                if b.future not in done:
+                    continue
+                if self._finish(b):
+                    backoff = RETRY_MIN_S
+                else:
+                    retry_at = time.monotonic() + backoff * (0.75 + random.random() / 2)
+                    backoff = min(backoff * 2, RETRY_MAX_S)
 
-    def _write_oldest(self) -> dict[str, int]:
-        """(writer thread) The oldest batch into PostgreSQL, connecting first if need be."""
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(self.database_url)
+    def _write(self, prepared: Prepared) -> dict[str, int]:
+        """(writer thread) One batch into PostgreSQL on this thread's connection, connecting first if
+        need be; a failed write closes the connection (the next one connects afresh)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._local.conn = connect(self.database_url)
+            with self._conns_lock:
+                self._conns = [c for c in self._conns if not c.closed] + [conn]
         self.state = "writing"
-        return write_prepared(self._conn, self._batches[0][1])
-
-    def _finish(self, inflight: Future) -> bool:
-        """Wait for the write in flight; count it, or keep its batch for a retry."""
         try:
-            added = inflight.result()
+            return write_prepared(conn, prepared)
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+            raise
+
+    def _finish(self, batch: _Batch) -> bool:
+        """Count a finished write, or keep its batch for a retry."""
+        try:
+            added = batch.future.result()
         except Exception as exc:  # the database went away (or a bug): keep the batch, say why, retry
             if not isinstance(exc, (psycopg.Error, OSError)):
                 log.exception("history write failed unexpectedly")
+            batch.future = None
             self.retries += 1
             self.state = "retrying"
             self.last_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
             log.warning("history write failed (%s); %d events kept for a retry", self.last_error, self.backlog)
-            self._disconnect()
             return False
-        events, _ = self._batches.popleft()
+        self._batches.remove(batch)
         for table, n in added.items():
             self.rows_added[table] = self.rows_added.get(table, 0) + n
-        self.written += len(events)
+        self.written += len(batch.events)
         self.batches += 1
         self.last_write_at = time.time()
         self.last_error = None
         self.state = "idle"
         return True
 
-    def _disconnect(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                conn.close()
-
     # ------------------------------------------------------------ status
 
     @property
     def backlog(self) -> int:
         """Events received but not yet written."""
-        return sum(len(events) for events, _ in list(self._batches)) + (self._consumer.queued if self._consumer else 0)
+        return sum(len(b.events) for b in list(self._batches)) + (self._consumer.queued if self._consumer else 0)
 
     def lag_s(self) -> float:
         """Age of the oldest event not yet written (0 when caught up)."""
         batches = list(self._batches)
-        oldest = batches[0][0][0] if batches else None
+        oldest = batches[0].events[0] if batches else None
         if oldest is None and self._consumer is not None and self._consumer.queued:
             oldest = self._consumer._queue[0]
         return round(time.time() - oldest.received, 3) if oldest is not None else 0.0

@@ -90,3 +90,32 @@ def test_stopping_flushes_what_is_pending(redis_url, channel_prefix, redis_clien
     wait_for(lambda: ing.buffer.stats()["received"] == 20)
     ing.stop()  # no flush has run yet: stopping must still store all 20
     assert count(private_database_url, "patterns") == 20
+
+
+def test_concurrent_writers_store_duplicates_split_across_batches_once(private_database_url):
+    """Small batches keep both writer connections busy while copies of the same detections land in
+    different batches (cross-channel copies, repeats): every detection is stored exactly once."""
+    from dashboard.buffer import StreamingBuffer
+    from dashboard.decoding import decode
+    from dashboard.recorder import WRITERS, Recorder
+
+    buffer = StreamingBuffer()
+    recorder = Recorder(buffer, private_database_url, batch_max=37).start()
+    try:
+        events = []
+        for i in range(2_000):
+            raw = detection(i).encode()
+            events.append(decode("patterns:streaming", "t:patterns:streaming", raw, 1.0))
+            if i % 3 == 0:  # the copy on :detected, a few detections later (often the next batch)
+                events.append(decode("patterns:detected", "t:patterns:detected", detection(max(0, i - 20)).encode(), 1.0))
+        for k in range(0, len(events), 50):
+            buffer.take(events[k:k + 50])
+        buffer.flush()
+        wait_for(lambda: recorder.written == len(events), timeout=60,
+                 message=f"recorder never caught up: {recorder.snapshot()}")
+        assert WRITERS > 1 and recorder.batches > 2 * WRITERS
+        assert count(private_database_url, "patterns") == 2_000
+        assert recorder.rows_added["patterns"] == 2_000
+        assert recorder.snapshot()["backlog"] == 0
+    finally:
+        recorder.stop()
