@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from . import constants as C
 from .events import AnyEvent, Indicator, Pattern
-from .variants import DECODE_ERRORS, GENERAL, Rejected, decode_general, epoch_or_time, text_id
+from .variants import DECODE_ERRORS, GENERAL, NUL, Rejected, decode_general, epoch_or_time, text_id
 from .wire import DECODERS, CanonicalIndicatorMsg, CanonicalPatternMsg
 
 __all__ = ["Read", "Rejected", "decode", "decode_general", "reader"]
@@ -90,7 +90,7 @@ def reader(suffix: str | None, channel: str) -> Read:
     def read(raw: bytes, received: float) -> AnyEvent:
         if len(raw) > limit:
             raise Rejected("too_large", f"payload of {len(raw)} bytes is over the {limit}-byte limit")
-        if fast_decoder is not None:
+        if fast_decoder is not None and NUL not in raw:
             try:
                 event = fast_build(fast_decoder(raw), channel, received)
             except DECODE_ERRORS:

@@ -20,7 +20,8 @@ import random
 import threading
 import time
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from queue import SimpleQueue
 
 import psycopg
 
@@ -35,6 +36,7 @@ BATCH_MAX = 10_000  # events per write
 BACKLOG_LIMIT = 1_000_000  # events held in memory while the database is away
 RETRY_MIN_S, RETRY_MAX_S = 0.2, 5.0
 WRITERS = 2  # batches being written at once, each on its own connection
+CONNECT_TIMEOUT_S = 5
 
 
 class _Batch:
@@ -61,18 +63,21 @@ class Recorder:
         self.backlog_limit = backlog_limit
         self.migrate = migrate
         self.stop_timeout = stop_timeout
-        self.state = "idle"  # idle, writing, retrying, stopped
         self.written = 0  # events handed to the database (rows added may be fewer: duplicates)
         self.rows_added: dict[str, int] = {}
         self.batches = 0
         self.retries = 0
         self.last_error: str | None = None
         self.last_write_at: float | None = None
+        self.failed = 0  # events that could not be converted for writing (a bug; logged)
         self._batches: deque[_Batch] = deque()  # drained, not yet written, oldest first
-        self._writer: ThreadPoolExecutor | None = None  # WRITERS threads, each with its connection
+        self._jobs: SimpleQueue = SimpleQueue()  # (future, prepared) for the writer threads; None ends one
+        self._writers: list[threading.Thread] = []  # daemons: one stuck on a dead server never blocks exit
         self._local = threading.local()  # the writer thread's own connection
         self._conns: list[psycopg.Connection] = []  # every writer's connection, to close at stop
         self._conns_lock = threading.Lock()
+        self._retry_at = 0.0
+        self._stopped = False
         self._consumer = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -82,64 +87,96 @@ class Recorder:
             upgrade(self.database_url)
         self._consumer = self.buffer.register("recorder", mode="all", capacity=self.backlog_limit)
         self._stop.clear()
-        self._writer = ThreadPoolExecutor(WRITERS, thread_name_prefix="tickstock-recorder-writer")
+        self._writers = [threading.Thread(target=self._work, name=f"tickstock-recorder-writer-{i}", daemon=True)
+                         for i in range(WRITERS)]
+        for t in self._writers:
+            t.start()
         self._thread = threading.Thread(target=self._run, name="tickstock-recorder", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        """Write what is left (retrying for up to `stop_timeout` s), then let go of the database."""
+        """Write what is left (retrying for up to `stop_timeout` s), then let go of the database.
+
+        Bounded: a write still hanging on an unresponsive server after that is abandoned (its
+        daemon thread never holds up the process) and the events left unwritten are logged."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(self.stop_timeout + 30)
+            self._thread.join(self.stop_timeout + 5)
             self._thread = None
         if self._consumer is not None:
             self.buffer.unregister(self._consumer)
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-            self._writer = None
-        with self._conns_lock:
-            conns, self._conns = self._conns, []
-        for conn in conns:
-            with contextlib.suppress(psycopg.Error):
-                conn.close()
-        self.state = "stopped"
+        for _ in self._writers:
+            self._jobs.put(None)
+        for t in self._writers:
+            t.join(2.0)
+        busy = [t for t in self._writers if t.is_alive()]
+        if busy:
+            log.error("recorder: %d write(s) still hang on the database; abandoned", len(busy))
+        self._writers = []
+        if not busy:  # a connection in use by a hung writer is left to it
+            with self._conns_lock:
+                conns, self._conns = self._conns, []
+            for conn in conns:
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
+        self._stopped = True
+
+    @property
+    def state(self) -> str:
+        """stopped, writing, retrying (waiting to write again after a failure) or idle."""
+        if self._stopped:
+            return "stopped"
+        batches = list(self._batches)
+        if any(b.future is not None and not b.future.done() for b in batches):
+            return "writing"
+        if batches and self.last_error is not None:
+            return "retrying"
+        return "idle"
 
     # ------------------------------------------------------------ the loop
 
     def _run(self) -> None:
-        backoff, deadline, retry_at = RETRY_MIN_S, None, 0.0
+        backoff, deadline = RETRY_MIN_S, None
         batches = self._batches
         while True:
             if deadline is None and self._stop.is_set():
                 deadline = time.monotonic() + self.stop_timeout  # flush what is left, within reason
+            if deadline is not None and time.monotonic() > deadline:
+                if batches or self._consumer.queued:
+                    log.error("recorder stopped with %d events unwritten: %s", self.backlog, self.last_error)
+                return
             if len(batches) <= WRITERS:  # those being written, and the next one made ready meanwhile
                 if not batches and deadline is None:
                     self._consumer.wait(self.interval)
                 events = self._consumer.drain(self.batch_max)
                 if events:
-                    batches.append(_Batch(events))
+                    try:
+                        batches.append(_Batch(events))
+                    except Exception:  # a bug in the conversion: lose this batch, loudly, not the recorder
+                        log.exception("recorder could not convert %d events for writing", len(events))
+                        self.failed += len(events)
             flying = [b for b in batches if b.future is not None]
-            if time.monotonic() >= retry_at:
+            if time.monotonic() >= self._retry_at:
                 for b in batches:
                     if len(flying) >= WRITERS:
                         break
                     if b.future is None:
-                        b.future = self._writer.submit(self._write, b.prepared)
+                        b.future = Future()
+                        self._jobs.put((b.future, b.prepared))
                         flying.append(b)
             if not flying:
                 if not batches:
                     if deadline is not None:
                         return
                     continue
-                if deadline is not None and time.monotonic() > deadline:
-                    log.error("recorder stopped with %d events unwritten: %s", self.backlog, self.last_error)
-                    return
-                pause = max(0.0, retry_at - time.monotonic())  # waiting to retry
+                pause = max(0.0, self._retry_at - time.monotonic())  # waiting to retry
+                if deadline is not None:
+                    pause = min(pause, max(0.0, deadline - time.monotonic()))
                 if deadline is None:
                     self._stop.wait(pause)
                 else:
-                    time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                    time.sleep(pause)
                 continue
             more = len(batches) <= WRITERS and self._consumer.queued > 0  # convert the next meanwhile
             done, _ = wait([b.future for b in flying], timeout=0 if more else self.interval,
@@ -150,18 +187,26 @@ class Recorder:
                 if self._finish(b):
                     backoff = RETRY_MIN_S
                 else:
-                    retry_at = time.monotonic() + backoff * (0.75 + random.random() / 2)
+                    self._retry_at = time.monotonic() + backoff * (0.75 + random.random() / 2)
                     backoff = min(backoff * 2, RETRY_MAX_S)
+
+    def _work(self) -> None:
+        """(writer thread) Write the batches handed over until told to end."""
+        while (job := self._jobs.get()) is not None:
+            future, prepared = job
+            try:
+                future.set_result(self._write(prepared))
+            except BaseException as exc:  # reported to the loop through the future
+                future.set_exception(exc)
 
     def _write(self, prepared: Prepared) -> dict[str, int]:
         """(writer thread) One batch into PostgreSQL on this thread's connection, connecting first if
         need be; a failed write closes the connection (the next one connects afresh)."""
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
-            conn = self._local.conn = connect(self.database_url)
+            conn = self._local.conn = connect(self.database_url, connect_timeout=CONNECT_TIMEOUT_S)
             with self._conns_lock:
                 self._conns = [c for c in self._conns if not c.closed] + [conn]
-        self.state = "writing"
         try:
             return write_prepared(conn, prepared)
         except BaseException:
@@ -178,7 +223,6 @@ class Recorder:
                 log.exception("history write failed unexpectedly")
             batch.future = None
             self.retries += 1
-            self.state = "retrying"
             self.last_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
             log.warning("history write failed (%s); %d events kept for a retry", self.last_error, self.backlog)
             return False
@@ -189,7 +233,6 @@ class Recorder:
         self.batches += 1
         self.last_write_at = time.time()
         self.last_error = None
-        self.state = "idle"
         return True
 
     # ------------------------------------------------------------ status
@@ -216,6 +259,7 @@ class Recorder:
             "backlog": self.backlog,
             "lag_s": self.lag_s(),
             "dropped": self._consumer.dropped if self._consumer else 0,
+            "failed": self.failed,
             "retries": self.retries,
             "last_error": self.last_error,
             "last_write_at": self.last_write_at,

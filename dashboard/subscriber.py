@@ -14,6 +14,7 @@ import logging
 import random
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -148,8 +149,8 @@ class Subscriber:
         while not stop.is_set():
             try:
                 data = sock.recv(C.SOCKET_READ_BYTES)  # busy: read again at once, no select
-            except BlockingIOError:
-                data = None
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                data = None  # nothing to read yet (over TLS too)
             if data is None:
                 ready, _, _ = select.select([sock], [], [], 0.25)
                 if not ready:

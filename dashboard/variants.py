@@ -39,6 +39,7 @@ from .wire import (
     Stamp,
 )
 
+NUL = b"\\u0000"  # JSON's escape for U+0000
 DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError)
 
 
@@ -353,6 +354,8 @@ def _persistence(msg: PersistenceMsg, raw: bytes, channel: str, received: float)
 def decode_general(suffix: str, channel: str, raw: bytes, received: float) -> AnyEvent:
     """One message from `channel` (a known suffix) through the general shapes, or Rejected."""
     decoder, build = GENERAL[suffix]
+    if NUL in raw:
+        raise Rejected("nul_character", "a NUL character (\\u0000): PostgreSQL cannot store it in text or JSON")
     try:
         msg = decoder(raw)
     except DECODE_ERRORS as exc:

@@ -152,6 +152,7 @@ class CanonicalDetection(PatternBody, kw_only=True):
 
 
 class CanonicalPatternMsg(PatternBody):
+    parameters: Flat | None = None  # used when the detection has none: flat, like the detection's
     session_id: Id = None
     detection: CanonicalDetection | None = None
     pattern_data: PatternBody | None = None

@@ -151,6 +151,11 @@ MALFORMED = [
     ("indicator value beyond float", CH.indicators,
      b'{"calculation":{"indicator_type":"RSI","symbol":"A","values":{"value":' + b"9" * 400 + b"}}}",
      "missing_values"),
+    ("NUL in a symbol", PATTERN, {"detection": {**OK, "symbol": "A\u0000"}}, "nul_character"),
+    ("NUL in parameters", PATTERN, {**OK, "parameters": {"note": "x\u0000y"}}, "nul_character"),
+    ("canonical with deep outer parameters", PATTERN,
+     b'{"detection":{"symbol":"A","pattern_type":"P","confidence":0.9},"parameters":{"x":'
+     + b"[" * 40 + b"]" * 40 + b"}}", "too_deep"),
     ("unknown channel", "tickstock:nope", OK, "unknown_channel"),
     ("foreign prefix", "other:patterns:streaming", OK, "unknown_channel"),
 ]
@@ -189,6 +194,7 @@ NEAR_CANONICAL = [  # messages the strict canonical shapes refuse or must read e
     (CH.patterns_detected, {"detection": {**OK, "confidence": 0.5}}),
     (PATTERN, {"detection": {**OK, "timeframe": ""}, "timeframe": ""}),
     (PATTERN, {"detection": OK, "parameters": {"outer": 1}}),
+    (PATTERN, {"detection": OK, "parameters": {"outer": {"nested": [1, {"a": 2}]}}}),
     (PATTERN, {"detection": {**OK, "levels": [1, 2]}, "session_id": 42}),
     (PATTERN, {"detection": {**OK, "tier": "daily", "timestamp": "2025-01-24T10:15:00"}}),
     (PATTERN, {"detection": {**OK, "symbol": " AAPL ", "detection_timestamp": 1737713700}}),

@@ -119,3 +119,35 @@ def test_concurrent_writers_store_duplicates_split_across_batches_once(private_d
         assert recorder.snapshot()["backlog"] == 0
     finally:
         recorder.stop()
+
+
+def test_stop_is_bounded_when_the_database_never_answers():
+    """A server that accepts connections and then says nothing (a paused PostgreSQL, a black hole):
+    stop() gives up after its timeout instead of hanging, and says what was left unwritten."""
+    import socket
+    import threading
+    import time
+
+    from dashboard.buffer import StreamingBuffer
+    from dashboard.decoding import decode
+    from dashboard.recorder import Recorder
+
+    silent = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: [accepted.append(silent.accept()[0]) for _ in range(8)], daemon=True).start()
+    url = f"postgresql+psycopg2://postgres@127.0.0.1:{silent.getsockname()[1]}/postgres"
+    buffer = StreamingBuffer()
+    recorder = Recorder(buffer, url, migrate=False, stop_timeout=1.0).start()
+    try:
+        buffer.take([decode("patterns:streaming", "t:patterns:streaming", detection(i).encode(), 1.0) for i in range(5)])
+        buffer.flush()
+        wait_for(lambda: accepted, message="the recorder never tried to connect")
+        started = time.monotonic()
+        recorder.stop()
+        assert time.monotonic() - started < 10
+        snap = recorder.snapshot()
+        assert snap["state"] == "stopped" and snap["written"] == 0 and snap["backlog"] == 5
+    finally:
+        silent.close()
+        for s in accepted:
+            s.close()
