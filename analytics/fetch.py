@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -130,9 +131,12 @@ SPLIT_MIN_PAGES = 8192  # 64 MB of table: below that one connection is as quick
 SPLIT_PARTS = 2
 
 
-def _adbc_table(uri: str, text: str, params: list, bar) -> pa.Table:
-    with adbc.connect(uri) as conn, conn.cursor() as cur:
+def _adbc_table(uri: str, text: str, params: list, bar, snapshot: str | None = None) -> pa.Table:
+    with adbc.connect(uri) as conn, conn.cursor() as cur:  # not autocommit: one transaction
         cur.execute("SET TimeZone TO 'UTC'")
+        if snapshot is not None:  # see exactly what the other part's connection sees
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")  # from pg_export_snapshot(), not user text
         cur.execute(text, params or None)
         reader = cur.fetch_record_batch()
         batches = []
@@ -168,8 +172,11 @@ def _fetch_adbc(url: str, select: Select, bar) -> pa.Table:
             part = Select(select.table, select.columns, [*select.where, condition], [*select.values, None],
                           select.order, select.limit, select.bound)
             parts.append(part.render("numeric"))
-        with ThreadPoolExecutor(len(parts)) as pool:
-            tables = list(pool.map(lambda tp: _adbc_table(uri, tp[0], tp[1], bar), parts))
+        # one snapshot for all parts, so a row changed meanwhile is neither missed nor read twice
+        with connect(url) as holder, ThreadPoolExecutor(len(parts)) as pool:
+            holder.isolation_level, holder.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
+            snapshot = holder.execute("SELECT pg_export_snapshot()").fetchone()[0]  # kept while open
+            tables = list(pool.map(lambda tp: _adbc_table(uri, tp[0], tp[1], bar, snapshot), parts))
         table = pa.concat_tables(tables)  # page order, as one scan would give
     else:
         text, params = select.render("numeric")

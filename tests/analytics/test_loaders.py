@@ -215,6 +215,25 @@ def test_a_large_scan_split_over_parallel_connections_gives_the_same_frame(store
     assert load_patterns(stored, symbols=["AAPL"]).symbol.eq("AAPL").all() and pages[-1] == []  # indexed: one scan
 
 
+def test_the_parts_of_a_split_scan_read_one_snapshot(stored, sample, monkeypatch):
+    """A row stored while the parts are being read shows in neither (nor in one part only)."""
+    monkeypatch.setattr(fetch, "SPLIT_MIN_PAGES", 0)
+    real, calls = fetch._adbc_table, []
+
+    def part_after_a_write(uri, text, params, bar, snapshot=None):
+        calls.append(snapshot)
+        if len(calls) == 1:  # the first part starts only after another client stored a row
+            extra = rows_from_frame(sample["patterns"].tail(1).assign(symbol="LATE"), "patterns")
+            write_rows(stored, "patterns", extra)
+        return real(uri, text, params, bar, snapshot)
+
+    monkeypatch.setattr(fetch, "_adbc_table", part_after_a_write)
+    got = load_patterns(stored)
+    assert len(calls) == fetch.SPLIT_PARTS and calls[0] is not None and len(set(calls)) == 1
+    pd.testing.assert_frame_equal(got, sample["patterns"])  # as of the load's start
+    assert "LATE" in set(load_patterns(stored).symbol)  # stored indeed, seen by the next load
+
+
 def test_rows_stored_out_of_time_order_load_in_time_order(history_url, sample):
     rows = rows_from_frame(sample["patterns"], "patterns")[::-1]  # newest first on disk
     write_rows(history_url, "patterns", rows)
