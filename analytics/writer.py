@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
@@ -46,9 +46,6 @@ _PG_TYPES = {"Text": "text", "Double": "float8", "Integer": "int4", "BigInteger"
 
 class UnknownTable(ValueError):
     """A table name that is not one of the history tables."""
-
-
-_encode = encode_json
 
 
 def _table(name: str) -> Table:
@@ -139,8 +136,10 @@ def _insert_sql(name: str, cols: sql.Composable, stage: sql.Composable) -> sql.C
 _PLANS = {name: _Plan(table) for name, table in TABLES.items()}
 
 
-def _prepare(plan: _Plan, rows: Iterable[Row], kept: list[tuple], problems: list[str]) -> Iterator[tuple]:
-    """Each storable row's values once (defaults filled, repeats dropped), also appended to `kept`."""
+def _prepare(plan: _Plan, rows: Iterable[Row], problems: list[str]) -> list[tuple]:
+    """Each storable row's values once (defaults filled, repeats dropped); reasons for the others
+    are appended to `problems`."""
+    kept: list[tuple] = []
     seen: set = set()
     merge = plan.name == "sessions"  # a session's start and stop rows are merged in SQL, not dropped
     long_texts = plan.key_text_positions
@@ -170,52 +169,47 @@ def _prepare(plan: _Plan, rows: Iterable[Row], kept: list[tuple], problems: list
                 continue  # the first copy wins, as with ON CONFLICT DO NOTHING
             seen.add(key)
         kept.append(values)
-        yield values
+    return kept
 
 
 def validate_rows(table_name: str, rows: Iterable[Row]) -> tuple[list[tuple], list[str]]:
     """(value tuples ready to COPY: defaults filled, repeats dropped; reasons for rows refused)."""
-    kept: list[tuple] = []
     problems: list[str] = []
-    for _ in _prepare(_PLANS[_table(table_name).name], rows, kept, problems):
-        pass
-    return kept, problems
+    return _prepare(_PLANS[_table(table_name).name], rows, problems), problems
 
 
-def _copy(cur: psycopg.Cursor, statement: sql.Composable, types: list[str], values: Iterable[tuple]) -> None:
-    """COPY the rows in binary: formatted in full first, then sent in one write, so the data goes out
-    while PostgreSQL works and this thread waits without the GIL (row-by-row, each 32 kB chunk
-    waited for the GIL behind the threads converting and taking the next events)."""
+def _binary_copy_data(cur: psycopg.Cursor, types: list[str], values: list[tuple]) -> memoryview:
+    """The rows in COPY's binary format, made in full before anything is sent: the data then goes
+    out in one write while PostgreSQL works and the writer waits without the GIL (row by row, each
+    32 kB chunk waited for the GIL behind the threads converting and taking the next events)."""
     data = io.BytesIO()
     fresh = cur.connection.cursor()  # a Copy that only formats needs a cursor that ran nothing
-    set_json_dumps(_encode, fresh)
+    set_json_dumps(encode_json, fresh)
     with fresh, Copy(fresh, binary=True, writer=FileWriter(data)) as formatter:
         formatter.set_types(types)
         for row in values:
             formatter.write_row(row)
-    with cur.copy(statement) as copy:
-        copy.write(data.getbuffer())
+    return data.getbuffer()
 
 
-def _store(conn: psycopg.Connection, plan: _Plan, values: Iterable[tuple], kept: list[tuple],
-           types: list[str]) -> int:
-    """COPY value tuples (unique within the batch; `values` may append to `kept` as it streams)
-    straight into the table, or, when some are stored already, through the staging table."""
+def _store(conn: psycopg.Connection, plan: _Plan, values: list[tuple], types: list[str]) -> int:
+    """COPY value tuples (unique within the batch) straight into the table, or, when some are
+    stored already, through the staging table; returns the rows added."""
+    if not values:
+        return 0
     with conn.transaction(), conn.cursor() as cur:
-        set_json_dumps(_encode, cur)
+        data = _binary_copy_data(cur, types, values)  # formatted once, for either path
         if plan.name != "sessions":
             try:
-                with conn.transaction():
-                    _copy(cur, plan.copy_direct, types, values)
-                return len(kept)
+                with conn.transaction(), cur.copy(plan.copy_direct) as copy:
+                    copy.write(data)
+                return len(values)
             except errors.UniqueViolation:
                 pass  # some rows are stored already: take the staged path
-        kept.extend(values)  # whatever an interrupted COPY had not reached yet
-        if not kept:
-            return 0
         cur.execute(plan.create_stage)
         cur.execute(sql.SQL("TRUNCATE {}").format(plan.stage))
-        _copy(cur, plan.copy_stage, types, kept)
+        with cur.copy(plan.copy_stage) as copy:
+            copy.write(data)
         cur.execute(plan.insert)
         return max(cur.rowcount, 0)
 
@@ -227,25 +221,15 @@ def _warn(name: str, problems: list[str]) -> None:
 
 def _write(conn: psycopg.Connection, plan: _Plan, rows: Iterable[Row]) -> int:
     """Write one table's rows in a transaction (nested in the caller's, if any); returns rows added."""
-    kept: list[tuple] = []
     problems: list[str] = []
-    try:
-        return _store(conn, plan, _prepare(plan, rows, kept, problems), kept, plan.types)
-    finally:
-        _warn(plan.name, problems)
+    values = _prepare(plan, rows, problems)
+    _warn(plan.name, problems)
+    return _store(conn, plan, values, plan.types)
 
 
 def _write_pattern_values(conn: psycopg.Connection, values: list[tuple]) -> int:
     """Pattern COPY values (from `pattern_copy_values`) into their table; returns rows added."""
-    kept: list[tuple] = []
-    return _store(conn, _PLANS["patterns"], _streamed(values, kept), kept, _PLANS["patterns"].raw_types)
-
-
-def _streamed(values: list[tuple], kept: list[tuple]) -> Iterator[tuple]:
-    """The values one by one, each appended to `kept` as it goes (what `_store` expects)."""
-    for v in values:
-        kept.append(v)
-        yield v
+    return _store(conn, _PLANS["patterns"], values, _PLANS["patterns"].raw_types)
 
 
 @contextmanager

@@ -52,8 +52,8 @@ class Ingest:
         self.started_at: float | None = None
         self.recorder = None  # a Recorder writing this ingest's stream to PostgreSQL, if any
         self._routes: dict[bytes, tuple] = {  # channel -> (name, its decoder, carries session state)
-            name.encode(): (name, reader(self.channels.suffix(name), name), self.channels.suffix(name) in _STATE_SUFFIXES)
-            for name in self.channels.all
+            name.encode(): (name, reader(suffix, name), suffix in _STATE_SUFFIXES)
+            for name, suffix in ((n, self.channels.suffix(n)) for n in self.channels.all)
         }
         self.subscriber = Subscriber(redis_url, self.channels.all, self.handle)
 

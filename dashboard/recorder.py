@@ -76,7 +76,6 @@ class Recorder:
         self._local = threading.local()  # the writer thread's own connection
         self._conns: list[psycopg.Connection] = []  # every writer's connection, to close at stop
         self._conns_lock = threading.Lock()
-        self._retry_at = 0.0
         self._stopped = False
         self._consumer = None
         self._stop = threading.Event()
@@ -137,7 +136,7 @@ class Recorder:
     # ------------------------------------------------------------ the loop
 
     def _run(self) -> None:
-        backoff, deadline = RETRY_MIN_S, None
+        backoff, deadline, retry_at = RETRY_MIN_S, None, 0.0
         batches = self._batches
         while True:
             if deadline is None and self._stop.is_set():
@@ -157,7 +156,7 @@ class Recorder:
                         log.exception("recorder could not convert %d events for writing", len(events))
                         self.failed += len(events)
             flying = [b for b in batches if b.future is not None]
-            if time.monotonic() >= self._retry_at:
+            if time.monotonic() >= retry_at:
                 for b in batches:
                     if len(flying) >= WRITERS:
                         break
@@ -170,13 +169,11 @@ class Recorder:
                     if deadline is not None:
                         return
                     continue
-                pause = max(0.0, self._retry_at - time.monotonic())  # waiting to retry
-                if deadline is not None:
-                    pause = min(pause, max(0.0, deadline - time.monotonic()))
+                pause = max(0.0, retry_at - time.monotonic())  # waiting to retry
                 if deadline is None:
                     self._stop.wait(pause)
-                else:
-                    time.sleep(pause)
+                else:  # stopping: the stop event is set, so sleep, but not past the deadline
+                    time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
                 continue
             more = len(batches) <= WRITERS and self._consumer.queued > 0  # convert the next meanwhile
             done, _ = wait([b.future for b in flying], timeout=0 if more else self.interval,
@@ -187,7 +184,7 @@ class Recorder:
                 if self._finish(b):
                     backoff = RETRY_MIN_S
                 else:
-                    self._retry_at = time.monotonic() + backoff * (0.75 + random.random() / 2)
+                    retry_at = time.monotonic() + backoff * (0.75 + random.random() / 2)
                     backoff = min(backoff * 2, RETRY_MAX_S)
 
     def _work(self) -> None:

@@ -20,6 +20,7 @@ import panel as pn
 import param
 from panel.io.state import set_curdoc
 
+from ..buffer import BUFFERED  # the kinds that wait for a flush
 from ..events import CriticalAlert, Health, Indicator, IndicatorAlert, Pattern
 from ..ingest import Ingest
 from . import cards
@@ -46,7 +47,6 @@ from .table import LiveTable
 
 _ids = itertools.count(1)
 LAG_SAMPLES = 500
-_BUFFERED = (Pattern, Indicator, IndicatorAlert)
 DRAIN_SPACING_S = 0.1  # s between two drains of buffered rows into the tables (at most 10 updates/s)
 MAX_TOASTS = 3  # a burst of critical alerts shows the latest few; the banner and table keep up
 
@@ -249,8 +249,8 @@ class LiveDashboard(pn.viewable.Viewer):
         if self._held:
             events, self._held = self._held + events, []
         if urgent_only:
-            self._held = [ev for ev in events if type(ev) in _BUFFERED]
-            events = [ev for ev in events if type(ev) not in _BUFFERED]
+            self._held = [ev for ev in events if type(ev) in BUFFERED]
+            events = [ev for ev in events if type(ev) not in BUFFERED]
         if not events:
             return 0
         now = time.time()
