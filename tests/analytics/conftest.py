@@ -18,7 +18,7 @@ def history_url(private_database_url: str) -> str:
     db.dispose(private_database_url)
 
 
-WIRE = Path(__file__).resolve().parents[3] / "shared" / "wire" / "tickstockpl-phase5.jsonl"
+WIRE = Path(__file__).resolve().parents[1] / "fixtures" / "wire" / "tickstockpl-phase5.jsonl"
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,7 @@ def wire_events() -> list:
     from dashboard import decoding
     from dashboard.channels import Channels
 
-    if not WIRE.exists():  # CI clones the repo with shared/ beside it
+    if not WIRE.exists():
         pytest.fail(f"wire examples not found at {WIRE}")
     channels = Channels()
     out = []

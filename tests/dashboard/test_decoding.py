@@ -13,13 +13,13 @@ from dashboard import decoding as D
 from dashboard import events as E
 from dashboard.channels import Channels
 
-WIRE = Path(__file__).resolve().parents[3] / "shared" / "wire" / "tickstockpl-phase5.jsonl"
+WIRE = Path(__file__).resolve().parents[1] / "fixtures" / "wire" / "tickstockpl-phase5.jsonl"
 CH = Channels()
 NOW = 1_750_000_000.0
 
 
 def wire_examples() -> list[dict]:
-    if not WIRE.exists():  # CI clones the repo with shared/ beside it
+    if not WIRE.exists():
         pytest.fail(f"wire examples not found at {WIRE}")
     return [json.loads(line) for line in WIRE.read_text().splitlines() if line.strip()]
 
