@@ -42,11 +42,11 @@ SCHEMAS: dict[str, dict[str, object]] = {
         "bars_per_minute": "float64", "processing_lag_ms": "float64", "cpu_percent": "float64",
         "memory_mb": "float64", "memory_percent": "float64", "active_symbols": "Int64", "stale_count": "int64",
         "stale_symbols": OBJ, "connections_active": "Int64", "connections_failed": "Int64",
-        "reconnections": "Int64", "reported_at": TS, "received_at": TS,
+        "reconnections": "Int64", "details": OBJ, "reported_at": TS, "received_at": TS,
     },
     "sessions": {
         "session_id": TEXT, "universe": TEXT, "trigger_type": TEXT, "started_at": TS, "stopped_at": TS,
-        "stop_reason": TEXT,
+        "stop_reason": TEXT, "details": OBJ,
     },
 }
 

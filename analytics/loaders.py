@@ -188,6 +188,11 @@ def load_health(url: str, start: When = None, end: When = None, *, session_id: s
     return _frame("health", fetch(url, _select("health", None, start, end, None, session_id, limit), progress))
 
 
+def _merged(dicts: pd.Series) -> dict:
+    """A session's details from its start and stop events, the later one winning on a name."""
+    return {k: v for d in dicts if isinstance(d, dict) for k, v in d.items()}
+
+
 def load_sessions(url: str, start: When = None, end: When = None, *, limit: int | None = None) -> pd.DataFrame:
     """Producer sessions that started in the time range."""
     return _frame("sessions", fetch(url, _select("sessions", None, start, end, None, None, limit)))
@@ -221,6 +226,6 @@ def live_frame(events: Iterable[Any], kind: str | None = None) -> pd.DataFrame:
     if table == "sessions":
         frame = frame.groupby("session_id", sort=False, as_index=False).agg(
             {"universe": "first", "trigger_type": "first", "started_at": "min", "stopped_at": "max",
-             "stop_reason": "first"}
+             "stop_reason": "first", "details": _merged}
         )
     return shape(frame, table, value_columns).sort_values(TIME_COLUMN[table], kind="stable", ignore_index=True)

@@ -122,6 +122,7 @@ def _health(e: Any) -> dict[str, Any]:
         "issues": list(field(e, "issues") or []),
         "stale_count": int(field(e, "stale_count") or 0),
         "stale_symbols": list(field(e, "stale_symbols") or []),
+        "details": dict(field(e, "details") or {}),
         "reported_at": stamp(field(e, "ts") or field(e, "reported_at")),
         "received_at": stamp(field(e, "received") or field(e, "received_at")),
     }
@@ -137,6 +138,7 @@ def _session_started(e: Any) -> dict[str, Any]:
         "started_at": stamp(field(e, "started_at") or field(e, "ts")),
         "stopped_at": None,
         "stop_reason": None,
+        "details": dict(field(e, "details") or {}),
     }
 
 
@@ -148,6 +150,7 @@ def _session_stopped(e: Any) -> dict[str, Any]:
         "started_at": None,
         "stopped_at": stamp(field(e, "stopped_at") or field(e, "ts")),
         "stop_reason": field(e, "reason") or field(e, "stop_reason"),
+        "details": dict(field(e, "details") or {}),
     }
 
 

@@ -53,6 +53,7 @@ def sample_sessions(days: Sequence[date]) -> pd.DataFrame:
         "started_at": opens,
         "stopped_at": opens + pd.Timedelta(seconds=SESSION_SECONDS),
         "stop_reason": "market_close",
+        "details": [{"symbol_count": 500} for _ in days],
     }), "sessions")
 
 

@@ -68,6 +68,7 @@ sessions = Table(
     Column("started_at", TZ),
     Column("stopped_at", TZ),
     Column("stop_reason", Text),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),  # other figures sent
     Index(None, "started_at"),
 )
 
@@ -152,6 +153,7 @@ health = Table(
     Column("connections_active", Integer),
     Column("connections_failed", Integer),
     Column("reconnections", Integer),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),  # other figures sent
     Column("reported_at", TZ, nullable=False),
     Column("received_at", TZ),
     _key("session_key", "session_id"),
@@ -184,10 +186,10 @@ MAX_KEY_TEXT = 256
 
 # Python values standing in for a missing value in NOT NULL columns (the server defaults).
 DEFAULTS: dict[str, dict[str, object]] = {
-    "sessions": {},
+    "sessions": {"details": {}},
     "patterns": {"parameters": {}, "high_confidence": False},
     "indicators": {},
     "indicator_alerts": {"data": {}},
     "critical_alerts": {"message": "", "severity": "critical", "data": {}},
-    "health": {"issues": [], "stale_count": 0, "stale_symbols": []},
+    "health": {"issues": [], "stale_count": 0, "stale_symbols": [], "details": {}},
 }

@@ -91,7 +91,8 @@ class Consumer:
 
 @dataclass
 class Account:
-    """The fate of every message, with the breakdowns the status page shows."""
+    """The fate of every event, with the breakdowns the status page shows. A message that carries
+    a batch counts as one received event per member (`messages` counts what Redis delivered)."""
 
     received: int = 0
     delivered: int = 0
@@ -102,6 +103,9 @@ class Account:
     received_per_channel: Counter = field(default_factory=Counter)
     deduplicated_by: Counter = field(default_factory=Counter)  # window, cross_channel, repeat, coalesced
     rejected_by: Counter = field(default_factory=Counter)  # rejection code -> count
+    messages: int = 0  # pub/sub messages read: received minus the extra members of batches
+    batches: int = 0  # messages that carried a batch of events
+    batched: int = 0  # events that arrived inside a batch
 
 
 class StreamingBuffer:
@@ -170,16 +174,22 @@ class StreamingBuffer:
     # ------------------------------------------------------------ ingest side
 
     def take(self, events: Iterable[AnyEvent], *, received: Counter | dict | None = None,
-             rejected: Counter | dict | None = None, now: float | None = None) -> None:
-        """Account for messages read from Redis (`received` per channel, `rejected` per code)
-        and take their decoded events, all under one lock so the identity never wavers."""
+             rejected: Counter | dict | None = None, batches: tuple[int, int] = (0, 0),
+             now: float | None = None) -> None:
+        """Account for events read from Redis (`received` per channel, `rejected` per code; `batches`:
+        how many messages carried a batch, and how many events they held) and take the decoded
+        ones, all under one lock so the identity never wavers."""
         now = time.monotonic() if now is None else now
         urgent: list[AnyEvent] = []
         with self._lock:
             acc = self.account
             if received:
                 acc.received_per_channel.update(received)
-                acc.received += sum(received.values())
+                total = sum(received.values())
+                acc.received += total
+                acc.messages += total - batches[1] + batches[0]
+                acc.batches += batches[0]
+                acc.batched += batches[1]
             if rejected:
                 acc.rejected_by.update(rejected)
                 acc.rejected += sum(rejected.values())
@@ -346,6 +356,9 @@ class StreamingBuffer:
             pending = self.pending
             return {
                 "received": acc.received,
+                "messages": acc.messages,
+                "batches": acc.batches,
+                "batched_events": acc.batched,
                 "delivered": acc.delivered,
                 "deduplicated": acc.deduplicated,
                 "filtered": acc.filtered,

@@ -1,11 +1,12 @@
 """The decoder: one pub/sub message into a typed record, accepting every producer variant.
 
 `reader(suffix, channel)` gives the decoder of one channel's messages: `read(raw, received)`
-returns a record of `events` or raises `Rejected` with a short code and a reason; nothing else
-escapes it. A message in TickStockPL's canonical layout is decoded by a strict shape that needs
-almost no Python (the ingest's hot path); any other variant, or a bad message, goes through the
-general shapes of `variants`, which accept every variant and give the reason for a rejection.
-Both paths make the same record of the same message.
+returns a record of `events`, or a `Batch` of them for a message that carried several (each member
+a record or the `Rejected` of that member), or raises `Rejected` with a short code and a reason;
+nothing else escapes it. A message in TickStockPL's canonical layout is decoded by a strict shape
+that needs almost no Python (the ingest's hot path); any other layout, or a bad message, goes
+through `variants`, which finds the event by the fields it carries and gives the reason for a
+rejection. Both paths make the same record of the same message.
 """
 
 from __future__ import annotations
@@ -15,10 +16,19 @@ from datetime import UTC, datetime
 
 from . import constants as C
 from .events import AnyEvent, Indicator, Pattern
-from .variants import DECODE_ERRORS, GENERAL, NUL, Rejected, decode_general, epoch_or_time, text_id
+from .variants import (
+    DECODE_ERRORS,
+    GENERAL,
+    NUL,
+    Batch,
+    Rejected,
+    decode_general,
+    epoch_or_time,
+    text_id,
+)
 from .wire import DECODERS, CanonicalIndicatorMsg, CanonicalPatternMsg
 
-__all__ = ["Read", "Rejected", "decode", "decode_general", "reader"]
+__all__ = ["Batch", "Read", "Rejected", "decode", "decode_general", "reader"]
 
 
 # ---------------------------------------------------------------- canonical layout (fast path)
@@ -28,8 +38,6 @@ __all__ = ["Read", "Rejected", "decode", "decode_general", "reader"]
 def _canonical_pattern(msg: CanonicalPatternMsg, channel: str, received: float,
                        detected_channel: bool) -> Pattern | None:
     body = msg.detection
-    if body is None:
-        return None
     symbol, name = body.symbol.strip(), body.pattern_type.strip()
     if not symbol or not name:
         return None
@@ -53,8 +61,6 @@ def _canonical_pattern(msg: CanonicalPatternMsg, channel: str, received: float,
 
 def _canonical_indicator(msg: CanonicalIndicatorMsg, channel: str, received: float) -> Indicator | None:
     body = msg.calculation
-    if body is None:
-        return None
     symbol, name = body.symbol.strip(), body.indicator_type.strip()
     if not symbol or not name:
         return None
@@ -75,7 +81,7 @@ def _canonical_indicator(msg: CanonicalIndicatorMsg, channel: str, received: flo
 
 # ---------------------------------------------------------------- entry points
 
-Read = Callable[[bytes, float], AnyEvent]
+Read = Callable[[bytes, float], AnyEvent | Batch]
 
 
 def reader(suffix: str | None, channel: str) -> Read:
@@ -87,7 +93,7 @@ def reader(suffix: str | None, channel: str) -> Read:
     fast_decoder, fast_build = _CANONICAL.get(suffix, (None, None))
     limit = C.MAX_PAYLOAD_BYTES
 
-    def read(raw: bytes, received: float) -> AnyEvent:
+    def read(raw: bytes, received: float) -> AnyEvent | Batch:
         if len(raw) > limit:
             raise Rejected("too_large", f"payload of {len(raw)} bytes is over the {limit}-byte limit")
         if fast_decoder is not None and NUL not in raw:
@@ -102,8 +108,8 @@ def reader(suffix: str | None, channel: str) -> Read:
     return read
 
 
-def decode(suffix: str | None, channel: str, raw: bytes, received: float) -> AnyEvent:
-    """One message from `channel` as a typed event, or Rejected."""
+def decode(suffix: str | None, channel: str, raw: bytes, received: float) -> AnyEvent | Batch:
+    """One message from `channel` as a typed event (a Batch of them for a batch), or Rejected."""
     return reader(suffix, channel)(raw, received)
 
 

@@ -52,11 +52,13 @@ class SessionStarted(Event, tag="session_started", kw_only=True):
     universe: str | None = None
     started_at: datetime
     trigger_type: str | None = None
+    details: dict[str, Any] = {}  # every other figure the producer sent, by dotted path
 
 
 class SessionStopped(Event, tag="session_stopped", kw_only=True):
     stopped_at: datetime
     reason: str | None = None
+    details: dict[str, Any] = {}
 
 
 class Health(Event, tag="health", kw_only=True):
@@ -74,6 +76,7 @@ class Health(Event, tag="health", kw_only=True):
     connections_active: int | None = None
     connections_failed: int | None = None
     reconnections: int | None = None
+    details: dict[str, Any] = {}  # every other figure the producer sent, by dotted path
 
 
 class Persistence(Event, tag="persistence", kw_only=True):

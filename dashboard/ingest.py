@@ -15,7 +15,7 @@ from collections.abc import Callable
 from . import constants as C
 from .buffer import StreamingBuffer
 from .channels import Channels
-from .decoding import Rejected, reader
+from .decoding import Batch, Rejected, reader
 from .session import SessionTracker
 from .settings import Settings
 from .subscriber import Subscriber
@@ -94,11 +94,13 @@ class Ingest:
             self.recorder.stop()
 
     def handle(self, replies: list) -> None:
-        """Decode one read's [b"message", channel, payload] replies and hand them to the buffer."""
+        """Decode one read's [b"message", channel, payload] replies and hand them to the buffer.
+        Each member of a batch is an event of its own: received, decoded or rejected on its own."""
         now = time.time()
         routes = self._routes
         per_channel: dict[bytes, int] = {}
         rejected: Counter = Counter()
+        batches = batched = 0
         events = []
         append = events.append
         for reply in replies:
@@ -118,12 +120,25 @@ class Ingest:
                 rejected["decoder_error"] += 1
                 self._rejected(route[0], Rejected("decoder_error", f"{type(exc).__name__}: {exc}"), reply[2], now)
                 continue
+            if type(ev) is Batch:
+                batches += 1
+                batched += len(ev)
+                per_channel[channel] += len(ev) - 1
+                for member in ev:
+                    if isinstance(member, Rejected):
+                        rejected[member.code] += 1
+                        self._rejected(route[0], member, reply[2], now)
+                        continue
+                    append(member)
+                    if route[2]:
+                        self.session.update(member)
+                continue
             append(ev)
             if route[2]:
                 self.session.update(ev)
         received = {routes[ch][0] if ch in routes else ch.decode("utf-8", "replace"): n
                     for ch, n in per_channel.items()}
-        self.buffer.take(events, received=received, rejected=rejected)
+        self.buffer.take(events, received=received, rejected=rejected, batches=(batches, batched))
         last = self.subscriber.last_message_at
         for name in received:
             last[name] = now

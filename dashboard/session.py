@@ -66,6 +66,7 @@ class SessionTracker:
             "universe": s.universe if s else None,
             "started_at": s.started_at.isoformat() if s else None,
             "trigger_type": s.trigger_type if s else None,
+            "details": s.details if s else {},
             "stopped_at": self.stopped.stopped_at.isoformat() if self.stopped else None,
             "stop_reason": self.stopped.reason if self.stopped else None,
             "market_open": market_open(datetime.fromtimestamp(now).astimezone()),
@@ -77,5 +78,7 @@ class SessionTracker:
                 "memory_mb": h.memory_mb, "memory_percent": h.memory_percent,
                 "active_symbols": h.active_symbols, "stale_count": h.stale_count,
                 "stale_symbols": h.stale_symbols, "reconnections": h.reconnections,
+                "connections_active": h.connections_active, "connections_failed": h.connections_failed,
+                "details": h.details,
             },
         }

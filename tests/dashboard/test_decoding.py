@@ -5,23 +5,16 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from dashboard import decoding as D
 from dashboard import events as E
 from dashboard.channels import Channels
+from tests.fixtures import FIELD, VARIANTS_2, all_wire_examples, wire_examples
 
-WIRE = Path(__file__).resolve().parents[1] / "fixtures" / "wire" / "tickstockpl-phase5.jsonl"
 CH = Channels()
 NOW = 1_750_000_000.0
-
-
-def wire_examples() -> list[dict]:
-    if not WIRE.exists():
-        pytest.fail(f"wire examples not found at {WIRE}")
-    return [json.loads(line) for line in WIRE.read_text().splitlines() if line.strip()]
 
 
 def dec(channel: str, payload) -> E.AnyEvent:
@@ -36,12 +29,70 @@ EXPECTED_KIND = {
 }
 
 
-@pytest.mark.parametrize("example", wire_examples(), ids=lambda e: e["note"][:60])
-def test_every_wire_example_decodes_to_its_typed_record(example):
-    ev = dec(example["channel"], example["payload"])
-    assert type(ev) is EXPECTED_KIND[example["channel"]]
-    assert ev.channel == example["channel"]
-    assert ev.ts.tzinfo is not None
+def members(out) -> list:
+    """The events of one decoded message: itself, or each member of its batch."""
+    return list(out) if type(out) is D.Batch else [out]
+
+
+@pytest.mark.parametrize("example", all_wire_examples(), ids=lambda e: e["note"][:60])
+def test_every_wire_example_decodes_to_its_typed_records(example):
+    out = members(dec(example["channel"], example["payload"]))
+    expected = example.get("expect") or [{}] * len(out)
+    assert len(out) == len(expected)
+    for ev, want in zip(out, expected, strict=True):
+        if "rejected" in want:
+            assert isinstance(ev, D.Rejected) and ev.code == want["rejected"]
+            continue
+        assert type(ev) is EXPECTED_KIND[example["channel"]]
+        assert ev.channel == example["channel"]
+        assert ev.ts.tzinfo is not None
+
+
+def _same(got, want) -> bool:
+    if isinstance(got, datetime):
+        return got == datetime.fromisoformat(want)
+    if isinstance(got, float) and isinstance(want, (int, float)):
+        return math.isclose(got, want)
+    return got == want
+
+
+@pytest.mark.parametrize("example", wire_examples(FIELD), ids=lambda e: e["note"][:70])
+def test_every_producer_layout_keeps_the_content_it_sent(example):
+    out = members(dec(example["channel"], example["payload"]))
+    for ev, want in zip(out, example["expect"], strict=True):
+        if "rejected" in want:
+            continue
+        fields = {k: v for k, v in want.items() if k != "kind"}
+        got = {k: getattr(ev, k) for k in fields}
+        assert type(ev).__struct_config__.tag == want["kind"]
+        assert all(_same(got[k], v) for k, v in fields.items()), (got, fields)
+
+
+def test_a_batch_of_five_is_five_events_each_with_its_own_content():
+    example = next(e for e in wire_examples(FIELD) if "'patterns'" in e["note"])
+    out = dec(example["channel"], example["payload"])
+    assert type(out) is D.Batch
+    assert [e.symbol for e in out] == ["A", "B", "C", "D", "E"]
+    assert [e.confidence for e in out] == [0.7, 0.75, 0.8, 0.85, 0.95]
+
+
+def test_health_status_that_was_sent_is_never_unknown():
+    for status_at in ({"status": "ok"}, {"state": "ok"}, {"summary": {"status": "ok"}},
+                      {"health": {"overall_status": "ok"}}):
+        ev = dec(CH.health, {"event": "health_update", "data": {**status_at, "cpu_percent": 5}})
+        assert ev.status == "ok", status_at
+    assert dec(CH.health, {"event": "health_update", "cpu_percent": 5}).status == "unknown"
+
+
+def test_the_second_variants_file_keeps_bar_and_nested_figures():
+    out = [members(dec(e["channel"], e["payload"])) for e in wire_examples(VARIANTS_2)]
+    assert [p.symbol for p in out[0]] == ["KO", "PEP"] and [p.symbol for p in out[1]] == ["XOM", "CVX"]
+    assert out[2][0].values == {"value": 41.7}
+    health = out[3][0]
+    assert (health.status, health.ticks_per_second, health.processing_lag_ms) == ("degraded", 912.0, 240.0)
+    session = out[4][0]
+    assert (session.universe, session.details) == ("sp500", {"symbol_count": 503})
+    assert out[5][0].parameters == {"open": 101.2, "high": 103.9, "low": 100.8, "close": 101.0, "volume": 1830000}
 
 
 def test_pattern_variants_all_yield_symbol_pattern_and_confidence():
@@ -119,7 +170,7 @@ MALFORMED = [
     ("symbol number", PATTERN, {**OK, "symbol": 123}, "bad_field"),
     ("missing pattern", PATTERN, {"symbol": "AAPL", "confidence": 0.8}, "missing_pattern_type"),
     ("empty pattern", PATTERN, {**OK, "pattern_type": ""}, "empty_pattern_type"),
-    ("confidence text", PATTERN, {**OK, "confidence": "0.9"}, "bad_confidence"),
+    ("confidence text", PATTERN, {**OK, "confidence": "high"}, "bad_confidence"),
     ("confidence bool", PATTERN, {**OK, "confidence": True}, "bad_confidence"),
     ("confidence above 1", PATTERN, {**OK, "confidence": 1.5}, "bad_confidence"),
     ("confidence negative", PATTERN, {**OK, "confidence": -0.01}, "bad_confidence"),
@@ -137,7 +188,9 @@ MALFORMED = [
     ("indicator values text", CH.indicators, {"indicator": "RSI", "symbol": "A", "values": {"value": "x"}}, "missing_values"),
     ("alert without type", CH.alerts_indicators, {"symbol": "A", "data": {}}, "missing_alert_type"),
     ("alert without symbol", CH.alerts_indicators, {"alert_type": "RSI_OVERBOUGHT"}, "missing_symbol"),
-    ("critical without type", CH.alerts_critical, {"message": "m", "severity": "critical"}, "missing_alert_type"),
+    ("critical without type or message", CH.alerts_critical, {"severity": "critical"}, "missing_alert_type"),
+    ("empty batch", PATTERN, b"[]", "empty_batch"),
+    ("empty batch under a plural key", PATTERN, {"event": "patterns_detected", "detections": []}, "empty_batch"),
     ("session without id", CH.session_started, {"event": "session_started", "data": {}}, "missing_session_id"),
     ("canonical blank symbol", PATTERN, {"detection": {**OK, "symbol": "  "}}, "empty_symbol"),
     ("canonical blank pattern", PATTERN, {"detection": {**OK, "pattern_type": " "}}, "empty_pattern_type"),
@@ -163,10 +216,16 @@ MALFORMED = [
 
 @pytest.mark.parametrize(("channel", "payload", "code"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
 def test_malformed_messages_are_rejected_with_a_reason(channel, payload, code):
-    with pytest.raises(D.Rejected) as info:
-        dec(channel, payload)
-    assert info.value.code == code
-    assert info.value.reason
+    try:
+        out = dec(channel, payload)
+    except D.Rejected as exc:
+        rejections = [exc]
+    else:  # a batch: each member is judged on its own
+        assert type(out) is D.Batch, out
+        rejections = out
+    assert rejections and all(isinstance(r, D.Rejected) for r in rejections), rejections
+    assert {r.code for r in rejections} == {code}
+    assert all(r.reason for r in rejections)
 
 
 def test_hostile_strings_survive_decoding_unchanged():
@@ -207,10 +266,18 @@ NEAR_CANONICAL = [  # messages the strict canonical shapes refuse or must read e
 ]
 
 
-@pytest.mark.parametrize(("channel", "payload"), NEAR_CANONICAL, ids=[str(i) for i in range(len(NEAR_CANONICAL))])
+PARITY = NEAR_CANONICAL + [(e["channel"], e["payload"]) for e in all_wire_examples()]
+
+
+def comparable(out):
+    """A decoded message in a form two decodes can be compared by (rejections by their code)."""
+    return [m.code if isinstance(m, D.Rejected) else m for m in members(out)]
+
+
+@pytest.mark.parametrize(("channel", "payload"), PARITY, ids=[str(i) for i in range(len(PARITY))])
 def test_fast_path_and_general_path_make_the_same_record(channel, payload):
     raw = json.dumps(payload).encode()
-    assert dec(channel, raw) == D.decode_general(CH.suffix(channel), channel, raw, NOW)
+    assert comparable(dec(channel, raw)) == comparable(D.decode_general(CH.suffix(channel), channel, raw, NOW))
 
 
 def test_a_simulated_session_decodes_the_same_on_both_paths():

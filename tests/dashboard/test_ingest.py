@@ -93,7 +93,7 @@ def test_two_consumers_see_every_event_of_a_simulated_session(ingest, redis_url,
 
 
 def test_bad_messages_are_rejected_with_reasons_and_the_loop_keeps_running(ingest, redis_client, channel_prefix):
-    for bad in (b"\x00\xff", "[]", json.dumps({"symbol": "X", "pattern": "Y", "confidence": "high"}),
+    for bad in (b"\x00\xff", '"hello"', json.dumps({"symbol": "X", "pattern": "Y", "confidence": "high"}),
                 json.dumps({"parameters": {"a": 1}}), "x" * 70_000):
         send(redis_client, channel_prefix, "patterns:streaming", bad)
     send(redis_client, channel_prefix, "patterns:streaming", detection("OK"))
@@ -121,3 +121,39 @@ def test_a_decoder_bug_costs_one_counted_message_not_the_stream(ingest, redis_cl
     assert [e.symbol for e in consumer.drain()] == ["AAPL"]
     assert ingest.rejections[-1]["reason"] == "ZeroDivisionError: bug"
     assert ingest.subscriber.snapshot()["connects"] == 1  # the link was never dropped
+
+
+def test_a_batch_of_five_counts_as_five_events_each_delivered_on_its_own(ingest, redis_client, channel_prefix):
+    consumer = ingest.buffer.register("s")
+    members = [detection(symbol, ts=f"2025-01-24T10:15:0{i}Z")["detection"] for i, symbol in enumerate("ABCDE")]
+    send(redis_client, channel_prefix, "patterns:streaming",
+         {"event": "patterns_detected", "session_id": "s1", "detections": members})
+    send(redis_client, channel_prefix, "patterns:streaming", [detection("F"), {"symbol": "G"}])
+    st = settled(ingest, 7)
+    got = consumer.drain()
+    assert sorted(p.symbol for p in got) == ["A", "B", "C", "D", "E", "F"]
+    assert {p.session_id for p in got if p.symbol in "ABCDE"} == {"s1"}
+    assert (st["received"], st["messages"], st["batches"], st["batched_events"]) == (7, 2, 2, 7)
+    assert st["delivered"] == 6 and st["rejected_by"] == {"missing_pattern_type": 1} and st["identity_holds"]
+    assert ingest.status()["rejections"][-1]["reason"].startswith("batch member 1:")
+
+
+def test_every_member_of_a_batch_is_recorded(redis_url, channel_prefix, redis_client, private_database_url):
+    from analytics import db, load_patterns
+
+    db.upgrade(private_database_url)
+    ing = Ingest(Settings.from_env({}, channel_prefix=channel_prefix), redis_url).start()
+    try:
+        ing.record(private_database_url)
+        assert ing.subscriber.wait_subscribed(10)
+        send(redis_client, channel_prefix, "patterns:streaming",
+             [{"type": "pattern_detected", "symbol": s, "pattern": "Doji", "confidence": 0.5,
+               "timestamp": "2025-01-24T10:15:00Z", "bar": {"close": 10 + i}} for i, s in enumerate("VWXYZ")])
+        wait_for(lambda: len(load_patterns(private_database_url, progress=False)) == 5, timeout=15,
+                 message="the batch's five detections were not all recorded")
+        frame = load_patterns(private_database_url, progress=False, parse_parameters=True)
+        assert sorted(frame["symbol"]) == list("VWXYZ")
+        assert sorted(p["close"] for p in frame["parameters"]) == [10, 11, 12, 13, 14]
+    finally:
+        ing.stop()
+        db.dispose(private_database_url)
