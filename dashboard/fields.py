@@ -9,6 +9,7 @@ wrappers for what the object itself lacks (a batch's session id, the envelope's 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -68,8 +69,12 @@ def epoch_or_time(value: Any, field: str) -> datetime | None:
     value = _float(value)
     if not math.isfinite(value) or value < 0:
         raise Rejected("bad_timestamp", f"{field}: not a usable epoch time: {value!r}")
-    if value > 1e11:  # milliseconds
-        value /= 1000.0
+    if value > 1e17:  # nanoseconds
+        value /= 1e9
+    elif value > 1e14:  # microseconds
+        value /= 1e6
+    elif value > 1e11:  # milliseconds
+        value /= 1e3
     try:
         return datetime.fromtimestamp(value, UTC)
     except (OverflowError, OSError, ValueError) as exc:
@@ -141,6 +146,41 @@ GENERIC_PLURALS = ("events", "items", "data", "payload", "records", "results", "
                    "batch", "list")
 
 
+TIME_ALIASES = ("time", "ts", "datetime", "event_time", "published_at", "sent_at", "created_at")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+@functools.lru_cache(maxsize=4096)
+def snake_key(key: str) -> str:
+    """A field name as snake_case: `sessionId`, `Session-ID` and `session id` read as `session_id`."""
+    return _CAMEL.sub("_", key).lower().replace("-", "_").replace(" ", "_")
+
+
+def snake(obj: dict) -> dict:
+    """`obj` with snake_case field names (itself when they already are)."""
+    for key in obj:
+        if not key.islower() or "-" in key or " " in key:
+            return {snake_key(k): v for k, v in obj.items()}
+    return obj
+
+
+def stamp_of(obj: dict) -> Any:
+    """The time `obj` was sent with: its `timestamp`, else the first alias (`time`, `ts` …) that
+    reads as a time (an alias that does not is left alone, not a reason to reject)."""
+    value = obj.get("timestamp")
+    if value is not None:
+        return value
+    for name in TIME_ALIASES:
+        value = obj.get(name)
+        if value is not None:
+            try:
+                epoch_or_time(value, name)
+            except Rejected:
+                continue
+            return value
+    return None
+
+
 def envelope_name(value: Any) -> bool:
     """Whether a `type`-like value names the kind of message (`critical_alert`) rather than
     what happened (`MEMORY_HIGH`, `rsi_overbought`): lower-case and made of the words of kinds."""
@@ -184,10 +224,18 @@ class Fields:
                     return value
         return None
 
+    def stamp(self) -> Any:
+        """The nearest time sent with the object or its wrappers (`timestamp` or an alias)."""
+        for obj in self.chain:
+            value = stamp_of(obj)
+            if value is not None:
+                return value
+        return None
+
     def published(self) -> Any:
         """The publish time: the nearest wrapper's timestamp (the object's own is its event time)."""
         for obj in self.outer:
-            value = obj.get("timestamp")
+            value = stamp_of(obj)
             if value is not None:
                 return value
         return None
@@ -227,6 +275,7 @@ def locate(shape: Shape, obj: dict) -> list[dict] | None:
     for key in shape.wrappers:
         inner = obj.get(key)
         if type(inner) is dict and inner:
+            inner = snake(inner)
             fallback = fallback or [inner, obj]
             marks = _marks(shape, inner)
             if marks > most:
@@ -237,23 +286,39 @@ def locate(shape: Shape, obj: dict) -> list[dict] | None:
     for key, inner in obj.items():
         if type(inner) is not dict or key in shape.wrappers:
             continue
+        inner = snake(inner)
         marks = _marks(shape, inner)
         if marks > most:
             best, most = [inner, obj], marks
         for deeper in inner.values():
             if type(deeper) is dict:
+                deeper = snake(deeper)
                 marks = _marks(shape, deeper)
                 if marks > most:
                     best, most = [deeper, inner, obj], marks
     return best or fallback
 
 
-def members(shape: Shape, obj: dict) -> list | None:
-    """The events of a batch sent as a list under a plural key, or None."""
+def _listed(shape: Shape, obj: dict) -> list | None:
     for key in (*shape.plurals, *GENERIC_PLURALS):
         items = obj.get(key)
         if type(items) is list and (not items or type(items[0]) is dict):
             return items
+    return None
+
+
+def members(shape: Shape, obj: dict) -> tuple[list, list[dict]] | None:
+    """The events of a batch sent as a list under a plural key of `obj` or of an object in it
+    (`{"payload": {"events": [...]}}`), with that object (if any) as their first wrapper."""
+    items = _listed(shape, obj)
+    if items is not None:
+        return items, []
+    for inner in obj.values():
+        if type(inner) is dict:
+            inner = snake(inner)
+            items = _listed(shape, inner)
+            if items is not None:
+                return items, [inner]
     return None
 
 

@@ -15,12 +15,16 @@ from typing import Any
 from .events import Health, SessionStarted, SessionStopped
 from .fields import (
     ENVELOPE_KEYS,
+    TIME_ALIASES,
     Fields,
     envelope_name,
     epoch_or_time,
     first,
     label,
     number,
+    snake,
+    snake_key,
+    stamp_of,
     text,
     text_id,
 )
@@ -37,10 +41,11 @@ def _figures(body: dict, skip: set[str]) -> list[tuple[str, Any]]:
             own.append((key, value))
             continue
         for k2, v2 in value.items():
+            k2 = snake_key(k2)
             if type(v2) is not dict:
                 nested.append((f"{key}.{k2}", v2))
                 continue
-            nested.extend((f"{key}.{k2}.{k3}", v3) for k3, v3 in v2.items() if type(v3) is not dict)
+            nested.extend((f"{key}.{k2}.{snake_key(k3)}", v3) for k3, v3 in v2.items() if type(v3) is not dict)
     return own + nested
 
 
@@ -75,16 +80,15 @@ HEALTH_FIGURES = {  # a figure's own name (or group.name) -> the record's field
     "stale_count": "stale_count",
 }
 _HEALTH_INTS = {"active_symbols", "connections_active", "connections_failed", "reconnections", "stale_count"}
-STATUS = ("status", "state", "health_status", "overall_status", "health")
+STATUS = ("status", "state", "health_status", "overall_status", "health", "overall")
 
 
 def _status(f: Fields) -> str:
     """The health status wherever it was sent: the object, a group one level down, the wrappers."""
-    for obj in (f.body, *(v for v in f.body.values() if type(v) is dict), *f.outer):
+    for obj in (f.body, *(snake(v) for v in f.body.values() if type(v) is dict), *f.outer):
         for name in STATUS:
             value = obj.get(name)
-            if type(value) is str and value.strip() and not (obj is not f.body and envelope_name(value)
-                                                              and name != "status"):
+            if type(value) is str and value.strip():
                 return value.strip()
     return "unknown"
 
@@ -95,15 +99,18 @@ INT32 = 2**31 - 1
 def health(f: Fields, channel: str, received: float) -> Health:
     body = f.body
     stale = body.get("stale_symbols")
-    stale_list = stale if type(stale) is list else stale.get("symbols") if type(stale) is dict else None
-    skip = {"session_id", "timestamp", "issues", "stale_symbols", *(k for k in STATUS if type(body.get(k)) is str)}
+    stale_list = stale.get("symbols") if type(stale) is dict else stale
+    if type(stale_list) is str:  # "AAPL,MSFT"
+        stale_list = [s.strip() for s in stale_list.split(",") if s.strip()]
+    skip = {"session_id", "timestamp", *TIME_ALIASES, "issues", "stale_symbols",
+            *(k for k in STATUS if type(body.get(k)) is str)}
     found, details = _matched(_figures(body, skip), HEALTH_FIGURES)
     if type(stale) is dict:
         found.setdefault("stale_count", stale.get("count"))
         details.update({f"stale_symbols.{k}": v for k, v in stale.items() if k not in ("count", "symbols")})
     fields: dict[str, Any] = {}
     for name, value in found.items():
-        figure = number(value) if type(value) is not str and type(value) is not bool else None
+        figure = number(value) if type(value) is not bool else None
         if figure is None or (name in _HEALTH_INTS and abs(figure) > INT32):
             details[name] = value  # not a usable figure for its column: kept as sent
         else:
@@ -113,7 +120,9 @@ def health(f: Fields, channel: str, received: float) -> Health:
         issues = next((v for k, v in details.items() if k.endswith(".issues")), None)
     issues = [str(i) for i in issues] if type(issues) is list else [str(issues)] if issues else []
     stale_symbols = [str(s) for s in stale_list] if type(stale_list) is list else []
-    stamp = epoch_or_time(first(f.published(), body.get("timestamp")), "timestamp") \
+    if stale_list is not None and type(stale_list) is not list:
+        details["stale_symbols"] = stale_list
+    stamp = epoch_or_time(first(f.published(), stamp_of(body)), "timestamp") \
         or datetime.fromtimestamp(received, UTC)
     return Health(
         channel=channel,
@@ -141,10 +150,11 @@ _SESSION_FIGURES = {
 
 
 def session(f: Fields, channel: str, received: float, started: bool):
-    found, details = _matched(_figures(f.body, {"timestamp"}), _SESSION_FIGURES)
-    session_id = found.pop("session_id", None)
-    session_id = text(text_id(first(session_id, f.get("session_id"))), "session_id")
-    ts = epoch_or_time(f.get("timestamp"), "timestamp")
+    found, details = _matched(_figures(f.body, {"timestamp", *TIME_ALIASES}), _SESSION_FIGURES)
+    session_id = text_id(first(found.pop("session_id", None), f.get("session_id")))
+    if started or session_id is not None:
+        session_id = text(session_id, "session_id")  # a stop without one stops the current session
+    ts = epoch_or_time(f.stamp(), "timestamp")
     mine = ("started_at", "universe", "trigger_type") if started else ("stopped_at", "reason")
     details.update({k: v for k, v in found.items() if k not in mine})  # kept, though not this kind's
     if started:

@@ -37,6 +37,8 @@ class SessionTracker:
         if kind is SessionStarted:
             self.started, self.stopped = event, None
         elif kind is SessionStopped:
+            if event.session_id is None and self.started is not None:
+                event.session_id = self.started.session_id  # a stop that names no session stops this one
             if self.started is None or self.started.session_id == event.session_id:
                 self.stopped = event
         elif kind is Health:

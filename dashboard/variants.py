@@ -28,6 +28,7 @@ from .fields import (
     DECODE_ERRORS,
     ENVELOPE_KEYS,
     NUL,
+    TIME_ALIASES,
     Batch,
     Fields,
     Rejected,
@@ -43,6 +44,8 @@ from .fields import (
     number,
     rejection,
     shallow,
+    snake,
+    stamp_of,
     text,
     text_id,
 )
@@ -53,11 +56,11 @@ _JSON = msgspec.json.Decoder(float_hook=float)  # 1e999 becomes inf (then judged
 # ---------------------------------------------------------------- per kind
 
 _PATTERN_NAMES = ("pattern_type", "pattern", "pattern_name", "name")
-_SYMBOL = ("symbol", "ticker")
+_SYMBOL = ("symbol", "ticker", "instrument")
 _CONFIDENCE = ("confidence", "score", "probability")
 _BAR = ("bar_data", "bar", "ohlcv", "candle")
-_OMIT = {*ENVELOPE_KEYS, "session_id", "timestamp", "source", "version", "schema_version", "id"}
-_PATTERN_KNOWN = {*_OMIT, *_PATTERN_NAMES, *_SYMBOL, *_CONFIDENCE, *_BAR, "timeframe", "tier",
+_OMIT = {*ENVELOPE_KEYS, *TIME_ALIASES, "session_id", "timestamp", "source", "version", "schema_version", "id"}
+_PATTERN_KNOWN = {*_OMIT, *_PATTERN_NAMES, *_SYMBOL, *_CONFIDENCE, *_BAR, "timeframe", "time_frame", "interval", "tier",
                   "parameters", "levels", "metadata", "expiration_date", "detection_timestamp",
                   "detected_at"}
 
@@ -73,10 +76,10 @@ def _pattern(f: Fields, channel: str, received: float, detected_channel: bool) -
     if confidence is None or not 0.0 <= confidence <= 1.0:
         raise Rejected("bad_confidence", f"confidence {raw_confidence!r} is not a number in [0, 1]")
     ts = epoch_or_time(f.published(), "timestamp")
-    detected = (epoch_or_time(body.get("timestamp"), "detection.timestamp") if f.outer else None) \
+    detected = (epoch_or_time(stamp_of(body), "detection.timestamp") if f.outer else None) \
         or epoch_or_time(body.get("detection_timestamp") or body.get("detected_at"), "detection_timestamp")
     if not f.outer and ts is None:
-        ts = epoch_or_time(body.get("timestamp"), "timestamp")
+        ts = epoch_or_time(stamp_of(body), "timestamp")
     stamp = ts or detected or datetime.fromtimestamp(received, UTC)
     params = as_object(f.get("parameters"))
     shallow(params, "parameters")
@@ -105,14 +108,14 @@ def _pattern(f: Fields, channel: str, received: float, detected_channel: bool) -
         pattern=name,
         confidence=confidence,
         detected_at=detected or stamp,
-        timeframe=label(f.truthy("timeframe", "tier")),
+        timeframe=label(f.truthy("timeframe", "time_frame", "interval", "tier")),
         parameters=params,
         high_confidence=detected_channel or confidence >= C.HIGH_CONFIDENCE,
     )
 
 
 _INDICATOR_NAMES = ("indicator_type", "indicator", "indicator_name", "name")
-_INDICATOR_META = {*_OMIT, *_INDICATOR_NAMES, *_SYMBOL, "timeframe", "period", "window", "length",
+_INDICATOR_META = {*_OMIT, *_INDICATOR_NAMES, *_SYMBOL, "timeframe", "time_frame", "interval", "period", "window", "length",
                    "calculated_at", "values", "value"}
 
 
@@ -142,10 +145,10 @@ def _indicator(f: Fields, channel: str, received: float) -> Indicator:
     if not values:
         raise Rejected("missing_values", f"{name} for {symbol} has no numeric values")
     ts = epoch_or_time(f.published(), "timestamp")
-    calculated = epoch_or_time(body.get("timestamp") if f.outer else None, "calculation.timestamp") \
+    calculated = epoch_or_time(stamp_of(body) if f.outer else None, "calculation.timestamp") \
         or epoch_or_time(body.get("calculated_at"), "calculated_at")
     if not f.outer and ts is None:
-        ts = epoch_or_time(body.get("timestamp"), "timestamp")
+        ts = epoch_or_time(stamp_of(body), "timestamp")
     stamp = ts or calculated or datetime.fromtimestamp(received, UTC)
     return Indicator(
         channel=channel,
@@ -156,11 +159,11 @@ def _indicator(f: Fields, channel: str, received: float) -> Indicator:
         indicator=name,
         values=values,
         calculated_at=calculated or stamp,
-        timeframe=label(f.truthy("timeframe")),
+        timeframe=label(f.truthy("timeframe", "time_frame", "interval")),
     )
 
 
-_ALERT_NAMES = ("alert_type", "alert_name", "alert", "condition", "signal_type", "code")
+_ALERT_NAMES = ("alert_type", "alert_name", "alert", "condition", "signal_type", "code", "name")
 _ALERT_KNOWN = {*_OMIT, *_ALERT_NAMES, *_SYMBOL, "data", "details", "message", "msg", "description",
                 "text", "severity", "level", "priority", "alerted_at", "triggered_at"}
 
@@ -196,7 +199,7 @@ def _alert_data(f: Fields) -> dict:
 
 
 def _alert_time(f: Fields, received: float) -> datetime:
-    return epoch_or_time(f.get("timestamp", "alerted_at", "triggered_at"), "timestamp") \
+    return epoch_or_time(first(f.stamp(), f.get("alerted_at", "triggered_at")), "timestamp") \
         or datetime.fromtimestamp(received, UTC)
 
 
@@ -236,7 +239,7 @@ def _critical(f: Fields, channel: str, received: float) -> CriticalAlert:
     )
 
 
-_PERSISTENCE_KNOWN = {*ENVELOPE_KEYS, "timestamp", "session_id", "table", "rows", "duration_ms"}
+_PERSISTENCE_KNOWN = {*ENVELOPE_KEYS, *TIME_ALIASES, "timestamp", "session_id", "table", "rows", "duration_ms"}
 
 
 def _persistence(f: Fields, channel: str, received: float) -> Persistence:
@@ -245,7 +248,7 @@ def _persistence(f: Fields, channel: str, received: float) -> Persistence:
     rows, duration = number(f.get("rows")), number(f.get("duration_ms"))
     return Persistence(
         channel=channel,
-        ts=epoch_or_time(f.get("timestamp"), "timestamp") or datetime.fromtimestamp(received, UTC),
+        ts=epoch_or_time(f.stamp(), "timestamp") or datetime.fromtimestamp(received, UTC),
         received=received,
         session_id=text_id(f.get("session_id")),
         table=label(f.get("table")),
@@ -297,11 +300,13 @@ GENERAL = SHAPES  # the suffixes the decoder knows
 
 def _event(shape: Shape, obj: dict, outer: list[dict], channel: str, received: float) -> AnyEvent | Batch:
     """The event `obj` carries, or the Batch of those listed under one of its plural keys."""
+    obj = snake(obj)
     chain = locate(shape, obj)
     if chain is None:
         listed = members(shape, obj)
         if listed is not None:
-            return _batch(shape, listed, [obj, *outer], channel, received)
+            items, wrapper = listed
+            return _batch(shape, items, [*wrapper, obj, *outer], channel, received)
         chain = [obj]
     return shape.build(Fields(chain + outer), channel, received)
 

@@ -29,10 +29,24 @@ class CanonicalDetection(msgspec.Struct, kw_only=True, forbid_unknown_fields=Tru
     parameters: Flat | None = None
 
 
-class CanonicalPatternMsg(msgspec.Struct, gc=False):
-    detection: CanonicalDetection
+class _Envelope(msgspec.Struct, gc=False):
     session_id: Id = None
     timestamp: Stamp = None
+    # the general path reads a publish time from these when `timestamp` is absent: any value here
+    # sends the message down that path, so both paths make the same record
+    time: None = None
+    ts: None = None
+    datetime: None = None
+    event_time: None = None
+    published_at: None = None
+    sent_at: None = None
+    created_at: None = None
+    time_frame: None = None  # read as the timeframe where `timeframe` is absent
+    interval: None = None
+
+
+class CanonicalPatternMsg(_Envelope, kw_only=True):
+    detection: CanonicalDetection
     timeframe: str | None = None
     tier: str | None = None
     parameters: Flat | None = None  # used when the detection has none: flat, like the detection's
@@ -46,10 +60,8 @@ class CanonicalCalculation(msgspec.Struct, kw_only=True, forbid_unknown_fields=T
     timeframe: str | None = None
 
 
-class CanonicalIndicatorMsg(msgspec.Struct, gc=False):
+class CanonicalIndicatorMsg(_Envelope, kw_only=True):
     calculation: CanonicalCalculation
-    session_id: Id = None
-    timestamp: Stamp = None
     timeframe: str | None = None
 
 
