@@ -1,10 +1,15 @@
-"""One settings object, read once from the environment; a bad value fails at start and names its variable."""
+"""One settings object, read once from the environment; a bad value fails at start and names its variable.
+
+Also the checks a command makes at start that its Redis and PostgreSQL answer, so that a wrong URL
+is one line naming the flag or variable it came from, within seconds, instead of a hang or a traceback.
+"""
 
 from __future__ import annotations
 
 import math
 import os
 import re
+import socket
 from collections.abc import Mapping
 
 import param
@@ -19,6 +24,8 @@ class SettingsError(ValueError):
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REACH_TIMEOUT_S = 3  # s to connect to Redis or PostgreSQL at start (and for it to answer) before giving up
 
 
 class Settings(param.Parameterized):
@@ -94,10 +101,10 @@ def _parse(p: param.Parameter, var: str, raw: str):
         return _in_bounds(p, var, value, raw)
     if var == "STREAMING_CHANNEL_PREFIX" and not _PREFIX_RE.match(raw):
         raise SettingsError(f"{var}: use letters, digits, '_', '-' or '.', got {raw!r}")
-    if var == "REDIS_URL" and not raw.startswith(("redis://", "rediss://", "unix://")):
-        raise SettingsError(f"{var}: expected a redis://, rediss:// or unix:// URL, got {raw!r}")
-    if var == "DATABASE_URL" and not raw.startswith("postgresql"):
-        raise SettingsError(f"{var}: expected a postgresql:// URL, got {raw!r}")
+    if var == "REDIS_URL":
+        check_redis_url(raw, var)
+    if var == "DATABASE_URL":
+        check_database_url(raw, var)
     return raw
 
 
@@ -106,3 +113,86 @@ def _in_bounds(p: param.Parameter, var: str, value, raw: str):
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise SettingsError(f"{var}: must be between {lo} and {hi}, got {raw!r}")
     return value
+
+
+# ------------------------------------------------------------------ URLs, and whether they answer
+
+
+def check_redis_url(url: str, name: str) -> None:
+    """A Redis URL's form; `name` is the variable or flag it came from."""
+    if not url.startswith(REDIS_SCHEMES):
+        raise SettingsError(f"{name}: expected a redis://, rediss:// or unix:// URL, got {url!r}")
+
+
+def check_database_url(url: str, name: str) -> None:
+    """A PostgreSQL URL's form (any driver name analytics accepts)."""
+    from analytics.db import DatabaseURLError, normalise_url
+
+    try:
+        normalise_url(url)
+    except DatabaseURLError:
+        raise SettingsError(f"{name}: expected a postgresql:// URL, got {url!r}") from None
+
+
+def reach_redis(url: str, name: str, timeout: float = REACH_TIMEOUT_S) -> None:
+    """Connect and PING within `timeout` s, or raise a SettingsError naming `name` and saying why not."""
+    import redis
+
+    check_redis_url(url, name)
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {exc}") from exc
+    kwargs = client.connection_pool.connection_kwargs
+    where = kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+    try:
+        client.ping()
+    except redis.TimeoutError as exc:
+        raise SettingsError(f"{name}: no answer from {where} within {timeout:g} s") from exc
+    except redis.AuthenticationError as exc:
+        raise SettingsError(f"{name}: Redis at {where} refused the login ({exc})") from exc
+    except redis.ConnectionError as exc:
+        raise SettingsError(f"{name}: {_unreachable(where, exc.__context__, exc)}") from exc
+    except redis.RedisError as exc:  # a database number out of range, a command refused
+        raise SettingsError(f"{name}: Redis at {where} answered: {exc}") from exc
+    finally:
+        client.close()
+
+
+def reach_database(url: str, name: str, timeout: float = REACH_TIMEOUT_S) -> None:
+    """Connect to PostgreSQL within `timeout` s, or raise a SettingsError naming `name` and saying why not."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from analytics.db import connect
+
+    check_database_url(url, name)
+    parsed = make_url(url)
+    where = f"{parsed.host}:{parsed.port or 5432}" if parsed.host else "the local PostgreSQL socket"
+    try:
+        connect(url, connect_timeout=max(2, math.ceil(timeout))).close()
+    except psycopg.errors.ConnectionTimeout as exc:
+        raise SettingsError(f"{name}: no answer from {where} within {timeout:g} s") from exc
+    except psycopg.Error as exc:
+        text = str(exc)
+        if "Connection refused" in text:
+            raise SettingsError(f"{name}: nothing listening at {where} (connection refused)") from exc
+        if "No such file or directory" in text:
+            raise SettingsError(f"{name}: nothing listening at {where} (no such socket)") from exc
+        if "failed to resolve host" in text:
+            raise SettingsError(f"{name}: cannot resolve the host of {where}") from exc
+        reason = text.rsplit(" failed: ", 1)[-1].strip().splitlines()[0].removeprefix("FATAL:").strip()
+        raise SettingsError(f"{name}: PostgreSQL at {where} refused: {reason}") from exc
+
+
+def _unreachable(where: str, cause: BaseException | None, error: Exception) -> str:
+    """Why a connection attempt failed, in a few words."""
+    if isinstance(cause, ConnectionRefusedError):
+        return f"nothing listening at {where} (connection refused)"
+    if isinstance(cause, FileNotFoundError):
+        return f"nothing listening at {where} (no such socket)"
+    if isinstance(cause, socket.gaierror):
+        return f"cannot resolve the host of {where}"
+    if isinstance(cause, OSError) and cause.strerror:
+        return f"cannot connect to {where} ({cause.strerror.lower()})"
+    return f"cannot connect to {where} ({error})"
