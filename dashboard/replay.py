@@ -25,9 +25,19 @@ from . import constants as C
 from .channels import Channels
 from .events import to_json
 
+REDIS_TIMEOUT_S = 10  # s to connect to Redis, or for a PUBLISH to be answered
+
 
 class ReplayError(RuntimeError):
     """The session cannot be replayed (unknown, empty, or a service is unreachable)."""
+
+
+class UnknownSession(ReplayError):
+    """No session of that id was recorded."""
+
+
+class NoHistory(ReplayError):
+    """The database holds no history tables: nothing was ever recorded there."""
 
 
 def _iso(ts: Any) -> str | None:
@@ -51,6 +61,8 @@ def _clean(value: Any) -> Any:
 def load_session(database_url: str, session_id: str) -> list[tuple[float, str, dict]]:
     """The session's events as (original receive time, channel suffix, wire payload), in order."""
     out: list[tuple[float, str, dict]] = []
+    if analytics.current_revision(database_url) is None:
+        raise NoHistory("no history tables there: nothing was recorded (`tickstock db upgrade` creates them)")
     sessions = analytics.load_sessions(database_url)
     match = sessions[sessions["session_id"].astype(str) == session_id]
     meta = match.iloc[0].to_dict() if len(match) else None
@@ -86,7 +98,7 @@ def load_session(database_url: str, session_id: str) -> list[tuple[float, str, d
     for r in health.to_dict("records"):
         out.append((_when(r, "received_at", "reported_at"), C.HEALTH, _health_payload(r, session_id)))
     if not out and meta is None:
-        raise ReplayError(f"no recorded session {session_id!r}")
+        raise UnknownSession(f"no recorded session {session_id!r}")
     out.sort(key=lambda item: item[0])
     if meta is not None:
         first = out[0][0] if out else _when(meta, "started_at")
@@ -117,7 +129,7 @@ def replay(database_url: str, redis_url: str, session_id: str, *, speed: float =
     """Republish a recorded session; returns {"session_id", "sent", "per_channel", "duration_s"}."""
     events = load_session(database_url, session_id)
     channels = Channels(prefix)
-    client = redis.Redis.from_url(redis_url)
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S)
     try:
         client.ping()
     except redis.RedisError as exc:
@@ -137,7 +149,10 @@ def replay(database_url: str, redis_url: str, session_id: str, *, speed: float =
                 break
             payload = {**payload, "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
             channel = channels.name(suffix)
-            client.publish(channel, to_json(payload))
+            try:
+                client.publish(channel, to_json(payload))
+            except redis.RedisError as exc:
+                raise ReplayError(f"publishing to Redis failed after {sum(per_channel.values())} events: {exc}") from exc
             per_channel[channel] = per_channel.get(channel, 0) + 1
             bar.update()
     finally:
