@@ -2,7 +2,18 @@
 
 Each symbol's price follows its own random walk; every indicator, alert and pattern is computed
 from those bars, so alerts follow real indicator crossings and patterns follow real candle shapes.
-The same seed and options give the same messages (wall-clock timestamps aside).
+The producer's health (rates, lag, CPU, memory) is a state of its own: a critical alert is an
+incident in that state (memory pressure raises the memory the next health reports show, easing
+off report by report), and its figures are read from it, so alerts and health always agree.
+
+The stream is a function of the seed and the options; the session id only labels it. A live run
+(`simulate`) takes a new session id unless given one, so two runs never share a session; the same
+seed and the same `session_id` give the same messages (wall-clock timestamps aside): the same bars,
+indicators, alerts and patterns, and critical alerts at the same places. Health reports come from a
+random stream of their own, so when the clock paces them (`health_interval`) only where they fall
+between the others, and the figures of an alert read from the health state, depend on timing.
+`generate`, the pure stream for tests and benchmarks (health every N messages, no clock), is the
+same to the byte for a seed; it derives its session id from the seed unless given one.
 """
 
 from __future__ import annotations
@@ -37,6 +48,10 @@ ALERT_TYPES = ("RSI_OVERBOUGHT", "RSI_OVERSOLD", "MACD_BULLISH_CROSS", "MACD_BEA
                "BB_UPPER_BREAK", "BB_LOWER_BREAK")
 WARMUP_BARS = 30  # bars of history per symbol before the first event, so every indicator is defined
 CRITICAL_PER_STEP = 1 / 330  # ~one critical alert per 1-2 minutes at 20 messages/s
+CRITICAL_KINDS = ("CONNECTION_LOST", "DATA_FEED_DELAY", "MEMORY_PRESSURE", "PROCESSING_BACKLOG")
+MEMORY_LIMIT_MB = 8192.0  # the simulated producer's memory limit; health reports memory_percent of it
+EASE = 0.5  # share of an incident's excess lag, CPU and memory left after each health report
+BACKLOG_MS_PER_BAR = 0.5  # processing lag a waiting bar adds
 PERSIST_EVERY_STEPS = 40  # bars between persistence_batch confirmations (~11 s at 20 messages/s)
 BURST = 100  # most messages sent in one pipeline when behind schedule
 
@@ -51,14 +66,20 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def seeded_session_id(seed: int) -> str:
+    """The session id `generate` uses for a seed when given none."""
+    return str(uuid.UUID(int=random.Random(f"{seed}:session").getrandbits(128), version=4))
+
+
 class _Session:
     """The producer's state: symbols taking turns to print a bar, and the session's health."""
 
-    def __init__(self, seed: int, symbols: Sequence[str], channels: Channels):
+    def __init__(self, seed: int, symbols: Sequence[str], channels: Channels, session_id: str):
         if not symbols:
             raise SimulatorError("no symbols to simulate")
-        self.rng, self.aux = random.Random(seed), random.Random(f"{seed}:aux")
-        self.session_id = str(uuid.UUID(int=random.Random(f"{seed}:session").getrandbits(128), version=4))
+        # the market; critical alerts and persistence; health reports (paced apart by the clock)
+        self.rng, self.aux, self.vitals = (random.Random(x) for x in (seed, f"{seed}:aux", f"{seed}:vitals"))
+        self.session_id = session_id
         self.ch, self.universe = channels, list(dict.fromkeys(symbols))
         self.symbols = [Ticker(s, _PRICES.get(s) or round(self.rng.lognormvariate(4.5, 0.8), 2),
                                self.rng.uniform(2e4, 3e5)) for s in self.universe]
@@ -67,7 +88,10 @@ class _Session:
                 sym.step(self.rng)
         self.turn = 0
         self.rows: Counter[str] = Counter()  # rows awaiting the next persistence_batch, per table
-        self.tps, self.lag, self.cpu, self.mem, self.reconnections = 1.75 * len(self.universe), 45.0, 32.0, 1250.0, 0
+        # health: baselines that wander and revert, an incident's excess on top, connection counts
+        self.tps, self.lag, self.cpu, self.mem = 1.75 * len(self.universe), 45.0, 32.0, 1250.0
+        self.excess = {"lag": 0.0, "cpu": 0.0, "mem": 0.0}
+        self.reconnections = self.failed = 0  # failed: connections lost since the last health report
 
     def started(self) -> Message:
         now, n = _now(), len(self.universe)
@@ -80,7 +104,7 @@ class _Session:
         return self.ch.session_stopped, {"event": "session_stopped", "timestamp": now, "data": {
             "session_id": self.session_id, "stop_time": now, "reason": reason}}
 
-    def step(self) -> list[Message]:
+    def step(self) -> Iterator[Message]:
         """The next symbol's bar as indicator events, crossing alerts, pattern detections and more."""
         sym = self.symbols[self.turn % len(self.symbols)]
         self.turn += 1
@@ -105,31 +129,49 @@ class _Session:
                 out.append((self.ch.patterns_detected, payload))  # the same object: identical on both
             self.rows["intraday_patterns"] += 1
         self.rows["intraday_indicators"] += len(now)
+        yield from out
         if self.aux.random() < CRITICAL_PER_STEP:
-            out.append(self.critical())
+            yield self.critical()  # made as it is sent: a health report sent before it must not show it yet
         if self.turn % PERSIST_EVERY_STEPS == 0:
-            out.append(self.persistence())
-        return out
+            yield self.persistence()
+
+    def figures(self) -> dict[str, float]:
+        """Processing lag (ms), CPU (%) and memory (MB) now: baseline plus any incident's excess."""
+        ex = self.excess
+        return {"lag": self.lag + ex["lag"], "cpu": min(99.0, self.cpu + ex["cpu"]), "mem": self.mem + ex["mem"]}
+
+    def _raise(self, key: str, level: float) -> None:
+        """An incident: lag, CPU or memory at `level` at least, until it eases off."""
+        base = {"lag": self.lag, "cpu": self.cpu, "mem": self.mem}[key]
+        self.excess[key] = max(self.excess[key], level - base)
 
     def critical(self) -> Message:
+        """A critical alert: an incident in the health state, its figures read back from that state."""
         r = self.aux
-        kind = r.choice(("CONNECTION_LOST", "DATA_FEED_DELAY", "MEMORY_PRESSURE", "PROCESSING_BACKLOG"))
+        kind = r.choice(CRITICAL_KINDS)
         if kind == "CONNECTION_LOST":
             self.reconnections += 1
+            self.failed += 1
             message, data = "Lost connection to market data WebSocket", {
                 "reconnect_attempts": r.randint(1, 5),
                 "last_error": r.choice(("Connection timeout", "Connection reset by peer", "TLS handshake failed"))}
         elif kind == "DATA_FEED_DELAY":
-            delay = r.randint(2000, 15000)
+            self._raise("lag", r.randint(2000, 15000))
+            delay = round(self.figures()["lag"])
             message, data = f"Market data delayed by {delay} ms", {
                 "delay_ms": delay, "symbols_affected": r.randint(1, len(self.universe))}
         elif kind == "MEMORY_PRESSURE":
-            pct = round(r.uniform(88, 97), 1)
-            message, data = f"Memory usage at {pct}% of limit", {"memory_mb": round(8192 * pct / 100, 1),
-                                                                 "memory_percent": pct}
+            self._raise("mem", MEMORY_LIMIT_MB * r.uniform(0.88, 0.97))
+            mb = self.figures()["mem"]
+            pct = round(100 * mb / MEMORY_LIMIT_MB, 1)
+            message, data = f"Memory usage at {pct}% of limit", {"memory_mb": round(mb, 1), "memory_percent": pct}
         else:
             depth = r.randint(500, 5000)
-            message, data = f"{depth} bars waiting to be processed", {"queue_depth": depth}
+            self._raise("lag", depth * BACKLOG_MS_PER_BAR)
+            self._raise("cpu", r.uniform(86, 97))
+            now = self.figures()
+            message, data = f"{depth} bars waiting to be processed", {
+                "queue_depth": depth, "processing_lag_ms": round(now["lag"]), "cpu_percent": round(now["cpu"], 1)}
         return self.ch.alerts_critical, {"type": kind, "message": message, "severity": "critical",
                                          "timestamp": None, "data": data}
 
@@ -141,31 +183,41 @@ class _Session:
                                      "duration_ms": round(2.0 + 0.12 * rows * self.aux.uniform(0.7, 1.5), 1)}
 
     def health(self) -> Message:
-        """Producer health: mean-reverting rates and resources, now and then degraded."""
-        r, n = self.aux, len(self.universe)
-        self.tps = max(1.0, self.tps + 0.3 * (1.75 * n - self.tps) + r.gauss(0, 0.08 * 1.75 * n))
+        """Producer health: mean-reverting rates and resources, now and then degraded; issues follow the figures."""
+        r, n = self.vitals, len(self.universe)
+        expected_tps = 1.75 * n
+        self.tps = max(1.0, self.tps + 0.3 * (expected_tps - self.tps) + r.gauss(0, 0.08 * expected_tps))
         self.lag = max(5.0, self.lag + 0.3 * (45 - self.lag) + r.gauss(0, 8))
         self.cpu = min(99.0, max(2.0, self.cpu + 0.3 * (32 - self.cpu) + r.gauss(0, 3)))
-        self.mem = max(600.0, self.mem + r.gauss(2, 6))
-        tps, lag, cpu, issues, stale, failed = self.tps, self.lag, self.cpu, [], [], 0
-        if r.random() < 0.12:
-            issue = r.choice(("processing lag above 500 ms", "tick rate below expected", "CPU above 85%"))
-            issues, stale = [issue], r.sample(self.universe, r.randint(1, min(5, n)))
-            if issue.startswith("processing"):
-                lag = r.uniform(520, 900)
-            elif issue.startswith("tick"):
-                tps, failed = tps * r.uniform(0.2, 0.4), 1
-                self.reconnections += 1
+        self.mem = max(600.0, self.mem + 0.05 * (1250 - self.mem) + r.gauss(0, 6))
+        tps, failed = self.tps, self.failed
+        if r.random() < 0.12:  # a passing incident of the producer's own
+            incident = r.choice(("lag", "tick rate", "cpu"))
+            if incident == "lag":
+                self._raise("lag", r.uniform(520, 900))
+            elif incident == "cpu":
+                self._raise("cpu", r.uniform(86, 97))
             else:
-                cpu = r.uniform(86, 97)
+                tps, failed = tps * r.uniform(0.2, 0.4), failed + 1
+                self.reconnections += 1
+        now = self.figures()
+        mem_pct = round(100 * now["mem"] / MEMORY_LIMIT_MB, 1)
+        issues = [issue for issue, on in (("processing lag above 500 ms", now["lag"] > 500),
+                                          ("tick rate below expected", tps < 0.5 * expected_tps),
+                                          ("CPU above 85%", now["cpu"] > 85),
+                                          ("memory above 85%", mem_pct > 85)) if on]
+        stale = r.sample(self.universe, r.randint(1, min(5, n))) if issues else []
+        self.failed = 0
+        for key in self.excess:  # an incident eases off report by report
+            self.excess[key] *= EASE
         return self.ch.health, {
             "event": "streaming_health", "timestamp": None, "session_id": self.session_id,
             "status": "degraded" if issues else "healthy", "issues": issues,
             "connection": {"active": 1, "failed": failed, "reconnections": self.reconnections},
             "data_flow": {"ticks_per_second": round(tps), "bars_per_minute": round(n * r.uniform(0.95, 1.0)),
-                          "processing_lag_ms": round(lag)},
-            "resources": {"cpu_percent": round(cpu, 1), "memory_mb": round(self.mem, 1),
-                          "memory_percent": round(self.mem / 81.92, 1)},
+                          "processing_lag_ms": round(now["lag"])},
+            "resources": {"cpu_percent": round(now["cpu"], 1), "memory_mb": round(now["mem"], 1),
+                          "memory_percent": mem_pct},
             "active_symbols": n - len(stale), "stale_symbols": {"count": len(stale), "symbols": stale}}
 
 
@@ -182,9 +234,12 @@ def _market(session: _Session) -> Iterator[Message]:
 
 
 def generate(*, seed: int = 42, symbols: Sequence[str] | None = None, channels: Channels | None = None,
-             health_every: int = 200) -> Iterator[Message]:
-    """session_started, then an endless deterministic stream of (channel, payload); no pacing, no I/O."""
-    session = _Session(seed, list(symbols or DEFAULT_SYMBOLS), channels or Channels())
+             health_every: int = 200, session_id: str | None = None) -> Iterator[Message]:
+    """session_started, then an endless deterministic stream of (channel, payload); no pacing, no I/O.
+
+    Without `session_id` the session's id is `seeded_session_id(seed)`."""
+    session = _Session(seed, list(symbols or DEFAULT_SYMBOLS), channels or Channels(),
+                       session_id or seeded_session_id(seed))
     yield session.started()
     for count, (channel, payload) in enumerate(_market(session), start=1):
         yield channel, _stamp(payload)
@@ -213,7 +268,7 @@ def _single(session: _Session) -> list[Message]:
     return [(ch.patterns_streaming, found["pattern"]), (ch.patterns_detected, found["pattern"]),
             *[(ch.indicators, found[k]) for k in INDICATOR_TYPES],
             *[(ch.alerts_indicators, found[k]) for k in ALERT_TYPES],
-            session.health(), session.critical(), session.persistence()]
+            session.critical(), session.health(), session.persistence()]  # the health after the incident
 
 
 def _safe(url: str) -> str:
@@ -227,18 +282,19 @@ def _safe(url: str) -> str:
 def simulate(redis_url: str, *, rate: float = 20.0, duration: float | None = None, mode: str | None = "quick",
              symbols: Sequence[str] | None = None, seed: int = 42, prefix: str = C.DEFAULT_CHANNEL_PREFIX,
              health_interval: float = 10.0, stop_event: threading.Event | None = None,
-             on_progress: Callable[[dict], None] | None = None) -> dict:
+             on_progress: Callable[[dict], None] | None = None, session_id: str | None = None) -> dict:
     """Publish a simulated session on Redis at `rate` messages/s (0: flat out); returns what was sent.
 
     `duration` overrides the mode's (`single` sends one message of each kind and ignores it); with
     neither, the run lasts until `stop_event` is set. session_stopped is always the last message.
+    Without `session_id` the run gets a new one (uuid4), so it never takes over another run's session.
     """
     if mode is not None and mode not in MODES:
         raise SimulatorError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
     if not (math.isfinite(rate) and rate >= 0) or not health_interval > 0:
         raise SimulatorError(f"rate must be >= 0 and health_interval > 0 (got {rate}, {health_interval})")
     run_for = duration if duration is not None else MODES[mode] if mode else None
-    session = _Session(seed, list(symbols or DEFAULT_SYMBOLS), Channels(prefix))
+    session = _Session(seed, list(symbols or DEFAULT_SYMBOLS), Channels(prefix), session_id or str(uuid.uuid4()))
     try:
         client = redis.Redis.from_url(redis_url, socket_connect_timeout=5, socket_timeout=10)
         client.ping()

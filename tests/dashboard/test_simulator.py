@@ -1,5 +1,6 @@
 """The simulator on a real Redis: every message decodes, the stream is deterministic and follows its
-own market (indicators, crossings, candles), and pacing sends what the summary says."""
+own market (indicators, crossings, candles), critical alerts agree with health, each run is its own
+session, and pacing sends what the summary says."""
 
 from __future__ import annotations
 
@@ -22,7 +23,15 @@ import redis
 from dashboard import decoding, events
 from dashboard.channels import Channels
 from dashboard.market import Ticker
-from dashboard.simulator import ALERT_TYPES, INDICATOR_TYPES, SimulatorError, generate, simulate
+from dashboard.simulator import (
+    ALERT_TYPES,
+    CRITICAL_KINDS,
+    INDICATOR_TYPES,
+    MEMORY_LIMIT_MB,
+    SimulatorError,
+    generate,
+    simulate,
+)
 from tests.helpers import wait_for
 
 CLOCK_KEYS = {"timestamp", "start_time", "stop_time"}
@@ -179,7 +188,95 @@ def test_unreachable_redis_is_a_simulator_error_naming_the_url():
     assert "hunter2" not in str(err.value)
 
 
+def test_each_run_is_a_session_of_its_own_and_a_given_session_id_repeats_the_stream(redis_url, listener):
+    prefix = listener.channels.prefix
+    first = simulate(redis_url, mode="single", rate=0, prefix=prefix)
+    second = simulate(redis_url, mode="single", rate=0, prefix=prefix)  # the same (default) seed
+    assert first["session_id"] != second["session_id"]
+    again = [simulate(redis_url, mode="single", rate=0, prefix=prefix, seed=9, session_id="replayable-1")
+             for _ in range(2)]
+    assert {s["session_id"] for s in again} == {"replayable-1"}
+    got = listener.collect(first["total"] + second["total"] + again[0]["total"] + again[1]["total"])
+    runs = [[without_clock(json.loads(raw)) for _, raw, _ in got[i:i + 17]] for i in range(0, 68, 17)]
+    ids = [{p.get("session_id") or p.get("data", {}).get("session_id") for p in run} - {None} for run in runs]
+    assert ids == [{first["session_id"]}, {second["session_id"]}, {"replayable-1"}, {"replayable-1"}]
+    assert runs[2] == runs[3]  # same seed, same session id: the same messages
+    relabelled = [json.loads(json.dumps(p).replace(second["session_id"], first["session_id"])) for p in runs[1]]
+    assert runs[0] == relabelled  # the same seed: the same stream under another session id
+
+
+def test_a_second_simulator_neither_stops_nor_rewrites_the_first_ones_session(redis_url, channel_prefix,
+                                                                              private_database_url):
+    import analytics
+    from dashboard.ingest import Ingest
+    from dashboard.settings import Settings
+
+    rec = Ingest(Settings.from_env({}, channel_prefix=channel_prefix), redis_url).start()
+    assert rec.subscriber.wait_subscribed(10)
+    rec.record(private_database_url)
+    stop, first = threading.Event(), {}
+    runner = threading.Thread(target=lambda: first.update(simulate(
+        redis_url, rate=50, duration=None, mode=None, prefix=channel_prefix, stop_event=stop)))
+    runner.start()
+    try:
+        wait_for(lambda: rec.session.started is not None, message="the first run never started")
+        second = simulate(redis_url, rate=100, duration=0.5, mode=None, prefix=channel_prefix)  # default seed too
+        wait_for(lambda: rec.session.stopped is not None, message="the second run never stopped")
+    finally:
+        stop.set()
+        runner.join(10)
+    wait_for(lambda: rec.buffer.stats()["received"] == first["total"] + second["total"])
+    rec.stop()  # flushes everything to the database
+    rows = analytics.load_sessions(private_database_url).set_index("session_id")
+    assert set(rows.index) == {first["session_id"], second["session_id"]}
+    assert rows.loc[second["session_id"], "stop_reason"] == "simulation_complete"
+    assert rows.loc[first["session_id"], "stop_reason"] == "stopped"  # its own stop, not the second run's
+    assert rows.loc[first["session_id"], "stopped_at"] > rows.loc[second["session_id"], "stopped_at"]
+
+
 # ------------------------------------------------------------------ the pure stream
+
+
+def test_critical_alerts_agree_with_the_health_reported_next():
+    """An alert is an incident in the producer's state, so the next health report shows it."""
+    checked: Counter = Counter()
+    alert = None
+    for channel, payload in itertools.islice(generate(seed=42, health_every=50), 60_000):
+        if channel.endswith(":alerts:critical"):
+            alert = payload
+            continue
+        if not channel.endswith(":streaming:health") or alert is None:
+            continue
+        kind, data, issues = alert["type"], alert["data"], payload["issues"]
+        lag, res = payload["data_flow"]["processing_lag_ms"], payload["resources"]
+        assert res["memory_percent"] == pytest.approx(100 * res["memory_mb"] / MEMORY_LIMIT_MB, abs=0.06)
+        if kind == "MEMORY_PRESSURE":
+            assert data["memory_percent"] == pytest.approx(100 * data["memory_mb"] / MEMORY_LIMIT_MB, abs=0.06)
+            assert f"{data['memory_percent']}%" in alert["message"]
+            assert res["memory_percent"] == pytest.approx(data["memory_percent"], abs=1.0)
+            assert "memory above 85%" in issues and payload["status"] == "degraded"
+        elif kind == "DATA_FEED_DELAY":
+            assert f"{data['delay_ms']} ms" in alert["message"]
+            assert lag >= data["delay_ms"] - 100 and "processing lag above 500 ms" in issues
+        elif kind == "PROCESSING_BACKLOG":
+            assert lag >= data["processing_lag_ms"] - 100 and res["cpu_percent"] >= data["cpu_percent"] - 15
+        else:
+            assert payload["connection"]["failed"] >= 1
+        checked[kind] += 1
+        alert = None
+    assert set(checked) == set(CRITICAL_KINDS) and min(checked.values()) >= 3, checked
+
+
+def test_health_reports_an_issue_exactly_when_its_figure_is_beyond_the_limit(stream):
+    expected_tps = 1.75 * 20
+    for channel, payload in stream:
+        if channel.endswith(":streaming:health"):
+            lag, res = payload["data_flow"]["processing_lag_ms"], payload["resources"]
+            assert ("processing lag above 500 ms" in payload["issues"]) == (lag > 500)
+            assert ("memory above 85%" in payload["issues"]) == (res["memory_percent"] > 85)
+            assert ("tick rate below expected" in payload["issues"]) <= (
+                payload["data_flow"]["ticks_per_second"] <= 0.5 * expected_tps + 1)
+            assert (payload["status"] == "degraded") == bool(payload["issues"])
 
 
 def test_same_seed_gives_the_same_stream_and_another_seed_a_different_one():
