@@ -8,14 +8,25 @@ the COPY; the savepoint is rolled back and the batch goes the safe way: COPY int
 staging table, then INSERT ... SELECT ... ON CONFLICT DO NOTHING. Either way each row is stored
 once, and the count of rows actually added is returned (for sessions, whose start and stop
 arrive separately and are merged into one row: rows added or completed).
+
+Every event of a batch is accounted for (`Outcome`): written, duplicate (its key was stored
+already, or came earlier in the batch) or skipped with a reason. A row is skipped when it cannot
+be stored as it is: a required value missing, a key text too long, an integer beyond its column's
+range (checked here: psycopg would wrap it silently), or data PostgreSQL refuses (invalid text, a
+jsonb it rejects, an index entry too large, a constraint). A refused COPY is split in halves, each
+in its own savepoint, until the refused rows are isolated; the rest is written. Only refusals of
+the data are handled so: any other error (a lost connection, a full disk, a deadlock) is raised,
+and the caller retries the whole batch, which loses nothing.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
@@ -24,13 +35,16 @@ from psycopg import Copy, errors, sql
 from psycopg.copy import FileWriter
 from psycopg.types.json import set_json_dumps
 from sqlalchemy import Table
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL
 
 from .db import connect
 from .records import (
+    KIND_TABLE,
     PATTERN_COLUMNS,
     encode_json,
     is_pattern_record,
+    kind_of,
     pattern_copy_values,
     rows_by_table,
 )
@@ -42,6 +56,26 @@ Row = Mapping[str, Any]
 
 _PG_TYPES = {"Text": "text", "Double": "float8", "Integer": "int4", "BigInteger": "int8",
              "Boolean": "bool", "JSONB": "jsonb", "DateTime": "timestamptz"}
+INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
+
+# Refusals of the rows themselves: by PostgreSQL (class 22 data exceptions, class 23 constraints,
+# 54000 an index entry too large) or by psycopg formatting a value its column type cannot hold.
+# Anything else (a lost connection, a full disk, a deadlock) is no reason to give up a row.
+_REFUSED = (psycopg.DataError, psycopg.IntegrityError, errors.ProgramLimitExceeded, ValueError, TypeError,
+            OverflowError)
+_COLUMN = re.compile(r"column (\w+)")
+MAX_REASON = 300  # characters of a skip reason
+
+
+@dataclass
+class Outcome:
+    """What became of each event of a batch: `written + duplicate + len(skipped)` is the batch's
+    recorded events."""
+
+    added: dict[str, int] = field(default_factory=dict)  # rows added (sessions: or completed) per table
+    written: int = 0  # events whose row was stored (a session's start and stop complete one row)
+    duplicate: int = 0  # events whose key was stored already, or came earlier in the batch
+    skipped: list[str] = field(default_factory=list)  # one reason per event that cannot be stored
 
 
 class UnknownTable(ValueError):
@@ -77,6 +111,11 @@ class _Plan:
         position = {c: i for i, c in enumerate(self.columns)}
         key_positions = [position[KEY_SOURCES.get(c, c)] for c in CONFLICT_KEYS[table.name]]
         self.key = _getter(key_positions)
+        if table.name == "sessions":  # start and stop rows of a session are merged in SQL: only identical ones repeat
+            jsonb = {i for i, t in enumerate(self.types) if t == "jsonb"}
+            self.key = lambda values: tuple(encode_json(v) if i in jsonb else v for i, v in enumerate(values))
+            self.session_position = position["session_id"]
+        self.int4_positions = [i for i, t in enumerate(self.types) if t == "int4"]
         self.key_text_positions = [
             i for i in key_positions if self.types[i] == "text" and self.columns[i] != "message"
         ]
@@ -94,7 +133,7 @@ class _Plan:
         self.create_stage = sql.SQL(
             "CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DELETE ROWS AS SELECT {} FROM {} WITH NO DATA"
         ).format(self.stage, cols, sql.Identifier(self.name))
-        self.insert = _insert_sql(table.name, cols, self.stage)
+        self.insert = _insert_sql(table.name, cols, self.stage, table)
 
     def repair(self, values: tuple) -> tuple[tuple, str | None]:
         """Defaults filled in for missing values, or the reason the row cannot be stored."""
@@ -108,29 +147,39 @@ class _Plan:
         return tuple(fixed), None
 
 
-def _insert_sql(name: str, cols: sql.Composable, stage: sql.Composable) -> sql.Composable:
-    if name == "sessions":
-        # A session's start and stop arrive as separate events: merge them into one row.
-        return sql.SQL(
-            "INSERT INTO sessions ({cols}) "
-            "SELECT session_id, max(universe), max(trigger_type), min(started_at), max(stopped_at), max(stop_reason) "
-            "FROM {stage} WHERE session_id IS NOT NULL GROUP BY session_id "
-            "ON CONFLICT (session_id) DO UPDATE SET "
-            "universe = coalesce(sessions.universe, excluded.universe), "
-            "trigger_type = coalesce(sessions.trigger_type, excluded.trigger_type), "
-            "started_at = coalesce(sessions.started_at, excluded.started_at), "
-            "stopped_at = coalesce(excluded.stopped_at, sessions.stopped_at), "
-            "stop_reason = coalesce(excluded.stop_reason, sessions.stop_reason) "
-            "WHERE (sessions.universe, sessions.trigger_type, sessions.started_at, sessions.stopped_at, "
-            "sessions.stop_reason) IS DISTINCT FROM (coalesce(sessions.universe, excluded.universe), "
-            "coalesce(sessions.trigger_type, excluded.trigger_type), "
-            "coalesce(sessions.started_at, excluded.started_at), "
-            "coalesce(excluded.stopped_at, sessions.stopped_at), "
-            "coalesce(excluded.stop_reason, sessions.stop_reason))"
-        ).format(cols=cols, stage=stage)
-    return sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT DO NOTHING").format(
-        t=sql.Identifier(name), cols=cols, stage=stage
-    )
+# sessions: columns whose latest report wins when a session's rows are merged (the others keep the
+# first value known; `started_at` the earliest; jsonb columns are merged key by key, later keys win)
+_LATEST = ("stopped_at", "stop_reason")
+
+
+def _insert_sql(name: str, cols: sql.Composable, stage: sql.Composable, table: Table) -> sql.Composable:
+    if name != "sessions":
+        return sql.SQL("INSERT INTO {t} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT DO NOTHING").format(
+            t=sql.Identifier(name), cols=cols, stage=stage)
+    # A session's start and stop arrive as separate events: merge them into one row.
+    picked, merged = [], []
+    for column in WRITABLE[name][1:]:
+        c = sql.Identifier(column)
+        if isinstance(table.c[column].type, JSONB):
+            picked.append(sql.SQL("coalesce((SELECT jsonb_object_agg(e.key, e.value) FROM {stage} s, "
+                                  "jsonb_each(s.{c}) e WHERE s.session_id = g.session_id), '{{}}')").format(
+                stage=stage, c=c))
+            merged.append(sql.SQL("sessions.{c} || excluded.{c}").format(c=c))
+        else:
+            picked.append(sql.SQL("min({c})" if column == "started_at" else "max({c})").format(c=c))
+            first, then = ("excluded", "sessions") if column in _LATEST else ("sessions", "excluded")
+            merged.append(sql.SQL("coalesce({}.{c}, {}.{c})").format(
+                sql.Identifier(first), sql.Identifier(then), c=c))
+    targets = sql.SQL(", ").join(sql.SQL("sessions.{}").format(sql.Identifier(c)) for c in WRITABLE[name][1:])
+    return sql.SQL(
+        "INSERT INTO sessions ({cols}) SELECT g.session_id, {picked} FROM {stage} g "
+        "WHERE g.session_id IS NOT NULL GROUP BY g.session_id "
+        "ON CONFLICT (session_id) DO UPDATE SET {sets} WHERE ({targets}) IS DISTINCT FROM ({merged}) "
+        "RETURNING session_id"  # the sessions added or completed
+    ).format(cols=cols, picked=sql.SQL(", ").join(picked), stage=stage, targets=targets,
+             merged=sql.SQL(", ").join(merged),
+             sets=sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), m)
+                                     for c, m in zip(WRITABLE[name][1:], merged, strict=True)))
 
 
 _PLANS = {name: _Plan(table) for name, table in TABLES.items()}
@@ -141,8 +190,7 @@ def _prepare(plan: _Plan, rows: Iterable[Row], problems: list[str]) -> list[tupl
     are appended to `problems`."""
     kept: list[tuple] = []
     seen: set = set()
-    merge = plan.name == "sessions"  # a session's start and stop rows are merged in SQL, not dropped
-    long_texts = plan.key_text_positions
+    long_texts, int4 = plan.key_text_positions, plan.int4_positions
     for row in rows:
         try:
             values = plan.values(row)
@@ -163,13 +211,24 @@ def _prepare(plan: _Plan, rows: Iterable[Row], problems: list[str]) -> list[tupl
         if too_long:
             problems.append(f"{plan.name}: a key column is longer than {MAX_KEY_TEXT} characters")
             continue
-        if not merge:
-            key = plan.key(values)
-            if key in seen:
-                continue  # the first copy wins, as with ON CONFLICT DO NOTHING
-            seen.add(key)
+        if int4 and (problem := _out_of_range(plan, values)):
+            problems.append(problem)
+            continue
+        key = plan.key(values)
+        if key in seen:
+            continue  # the first copy wins, as with ON CONFLICT DO NOTHING
+        seen.add(key)
         kept.append(values)
     return kept
+
+
+def _out_of_range(plan: _Plan, values: tuple) -> str | None:
+    """Why a row's integer does not fit its int4 column (psycopg would send it wrapped), if one does not."""
+    for i in plan.int4_positions:
+        v = values[i]
+        if isinstance(v, int) and not INT4_MIN <= v <= INT4_MAX:
+            return f"{plan.name}: integer out of range (column {plan.columns[i]}: {v})"
+    return None
 
 
 def validate_rows(table_name: str, rows: Iterable[Row]) -> tuple[list[tuple], list[str]]:
@@ -192,44 +251,75 @@ def _binary_copy_data(cur: psycopg.Cursor, types: list[str], values: list[tuple]
     return data.getbuffer()
 
 
-def _store(conn: psycopg.Connection, plan: _Plan, values: list[tuple], types: list[str]) -> int:
+def _copy(cur: psycopg.Cursor, plan: _Plan, values: list[tuple], types: list[str]) -> tuple[int, int]:
     """COPY value tuples (unique within the batch) straight into the table, or, when some are
-    stored already, through the staging table; returns the rows added."""
+    stored already, through the staging table; returns (rows added, values stored)."""
+    data = _binary_copy_data(cur, types, values)  # formatted once, for either path
+    if plan.name != "sessions":
+        try:
+            with cur.connection.transaction(), cur.copy(plan.copy_direct) as copy:
+                copy.write(data)
+            return len(values), len(values)
+        except errors.UniqueViolation:
+            pass  # some rows are stored already: take the staged path
+    cur.execute(plan.create_stage)
+    cur.execute(sql.SQL("TRUNCATE {}").format(plan.stage))
+    with cur.copy(plan.copy_stage) as copy:
+        copy.write(data)
+    cur.execute(plan.insert)
+    if plan.name != "sessions":
+        added = max(cur.rowcount, 0)
+        return added, added
+    changed = {row[0] for row in cur.fetchall()}  # sessions added or completed
+    i = plan.session_position
+    return len(changed), sum(1 for v in values if v[i] in changed)
+
+
+def _store(conn: psycopg.Connection, plan: _Plan, values: list[tuple], types: list[str],
+           skipped: list[str]) -> tuple[int, int]:
+    """COPY values into their table in a transaction (a savepoint in the caller's); returns (rows
+    added, values stored). Values refused for what they hold are split off, half by half, until each
+    refused one is alone: it is skipped, with PostgreSQL's reason appended to `skipped`."""
     if not values:
-        return 0
-    with conn.transaction(), conn.cursor() as cur:
-        data = _binary_copy_data(cur, types, values)  # formatted once, for either path
-        if plan.name != "sessions":
-            try:
-                with conn.transaction(), cur.copy(plan.copy_direct) as copy:
-                    copy.write(data)
-                return len(values)
-            except errors.UniqueViolation:
-                pass  # some rows are stored already: take the staged path
-        cur.execute(plan.create_stage)
-        cur.execute(sql.SQL("TRUNCATE {}").format(plan.stage))
-        with cur.copy(plan.copy_stage) as copy:
-            copy.write(data)
-        cur.execute(plan.insert)
-        return max(cur.rowcount, 0)
+        return 0, 0
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            return _copy(cur, plan, values, types)
+    except _REFUSED as exc:
+        if conn.broken:
+            raise
+        if len(values) == 1:
+            skipped.append(_reason(plan.name, exc))
+            return 0, 0
+    half = len(values) // 2
+    first = _store(conn, plan, values[:half], types, skipped)
+    second = _store(conn, plan, values[half:], types, skipped)
+    return first[0] + second[0], first[1] + second[1]
 
 
-def _warn(name: str, problems: list[str]) -> None:
+def _reason(table: str, exc: BaseException) -> str:
+    """One line: the table, the error's message and, when PostgreSQL names it, the column."""
+    diag = getattr(exc, "diag", None)
+    message = diag.message_primary if diag is not None else None
+    if not message:
+        message = f"{type(exc).__name__}: {exc}"
+    column = _COLUMN.search(diag.context or "") if diag is not None else None
+    where = f" (column {column[1]})" if column else ""
+    return f"{table}: {' '.join(message.split())}{where}"[:MAX_REASON]
+
+
+def _warn(problems: list[str]) -> None:
     if problems:
-        log.warning("%d %s row(s) not stored, e.g. %s", len(problems), name, problems[0])
+        log.warning("%d row(s) not stored, e.g. %s", len(problems), problems[0])
 
 
-def _write(conn: psycopg.Connection, plan: _Plan, rows: Iterable[Row]) -> int:
-    """Write one table's rows in a transaction (nested in the caller's, if any); returns rows added."""
-    problems: list[str] = []
-    values = _prepare(plan, rows, problems)
-    _warn(plan.name, problems)
-    return _store(conn, plan, values, plan.types)
-
-
-def _write_pattern_values(conn: psycopg.Connection, values: list[tuple]) -> int:
-    """Pattern COPY values (from `pattern_copy_values`) into their table; returns rows added."""
-    return _store(conn, _PLANS["patterns"], values, _PLANS["patterns"].raw_types)
+def _write(conn: psycopg.Connection, plan: _Plan, rows: Iterable[Row], outcome: Outcome) -> int:
+    """Write one table's rows in a transaction (nested in the caller's, if any); returns rows added,
+    counts the values stored and the rows skipped in `outcome`."""
+    values = _prepare(plan, rows, outcome.skipped)
+    added, stored = _store(conn, plan, values, plan.types, outcome.skipped)
+    outcome.written += stored
+    return added
 
 
 @contextmanager
@@ -259,34 +349,76 @@ def write_rows(conn_or_url: Any, table_name: str, rows: Iterable[Row]) -> int:
     plan = _PLANS[_table(table_name).name]
     if isinstance(rows, Sequence) and not rows:
         return 0
+    outcome = Outcome()
     with _connection(conn_or_url) as conn:
-        return _write(conn, plan, rows)
+        added = _write(conn, plan, rows, outcome)
+    _warn(outcome.skipped)
+    return added
 
 
 class Prepared:
     """A batch of live events made ready to write: typed pattern records already converted to COPY
-    values (the CPU-heavy part), other events grouped into rows per table. Reusable for a retry."""
+    values (the CPU-heavy part), other events grouped into rows per table. Reusable for a retry.
+
+    `count` events have a table (the others, e.g. persistence confirmations, are `not_recorded`);
+    `skipped` holds a reason for each of them that could not be converted."""
 
     def __init__(self, events: Iterable[Any]):
-        records, others = [], []
-        for event in events:
-            (records if is_pattern_record(event) else others).append(event)
-        problems: list[str] = []
-        self.pattern_values = pattern_copy_values(records, problems)
-        _warn("patterns", problems)
-        self.grouped = rows_by_table(others)
+        self.pattern_values: list[tuple] = []
+        self.grouped: dict[str, list[dict[str, Any]]] = {}
+        self.skipped: list[str] = []
+        self.count = self.not_recorded = 0
+        self._convert(events if isinstance(events, list) else list(events))
+
+    def _convert(self, events: list) -> None:
+        """Convert `events`; if one cannot be (a time beyond datetime's range once in UTC, say),
+        split them until it is alone and skip it with the reason."""
+        records, others, problems = [], [], []
+        try:
+            for event in events:
+                (records if is_pattern_record(event) else others).append(event)
+            values = pattern_copy_values(records, problems)
+            grouped = rows_by_table(others)
+        except Exception as exc:
+            if len(events) > 1:
+                half = len(events) // 2
+                self._convert(events[:half])
+                self._convert(events[half:])
+                return
+            self.count += 1
+            table = KIND_TABLE.get(kind_of(events[0]), "unknown")
+            self.skipped.append(f"{table}: could not convert ({type(exc).__name__}: {exc})"[:MAX_REASON])
+            return
+        self.pattern_values.extend(values)
+        self.skipped.extend(problems)
+        for name, rows in grouped.items():
+            self.grouped.setdefault(name, []).extend(rows)
+        recorded = len(records) + sum(map(len, grouped.values()))
+        self.count += recorded
+        self.not_recorded += len(events) - recorded
+
+
+def write_batch(conn_or_url: Any, prepared: Prepared) -> Outcome:
+    """Store a prepared batch in its tables in one transaction; says what became of each event."""
+    outcome = Outcome(skipped=list(prepared.skipped))
+    with _connection(conn_or_url) as conn, conn.transaction():
+        for name in TABLES:  # a fixed order, so concurrent writers take locks alike
+            plan = _PLANS[name]
+            if name == "patterns" and prepared.pattern_values:
+                added, stored = _store(conn, plan, prepared.pattern_values, plan.raw_types, outcome.skipped)
+                outcome.added[name] = added
+                outcome.written += stored
+            if prepared.grouped.get(name):
+                outcome.added[name] = outcome.added.get(name, 0) + _write(conn, plan, prepared.grouped[name], outcome)
+    # neither stored nor refused: the key was there already, or came earlier in this batch
+    outcome.duplicate = prepared.count - outcome.written - len(outcome.skipped)
+    _warn(outcome.skipped)
+    return outcome
 
 
 def write_prepared(conn_or_url: Any, prepared: Prepared) -> dict[str, int]:
     """Store a prepared batch in its tables in one transaction; returns rows added per table."""
-    counts: dict[str, int] = {}
-    with _connection(conn_or_url) as conn, conn.transaction():
-        for name in TABLES:  # a fixed order, so concurrent writers take locks alike
-            if name == "patterns" and prepared.pattern_values:
-                counts[name] = _write_pattern_values(conn, prepared.pattern_values)
-            if prepared.grouped.get(name):
-                counts[name] = counts.get(name, 0) + _write(conn, _PLANS[name], prepared.grouped[name])
-    return counts
+    return write_batch(conn_or_url, prepared).added
 
 
 def write_events(conn_or_url: Any, events: Iterable[Any]) -> dict[str, int]:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import random
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import pytest
 import sqlalchemy as sa
 
 from analytics import db
-from analytics.writer import UnknownTable, validate_rows, write_events, write_rows
+from analytics.writer import (
+    Prepared,
+    UnknownTable,
+    validate_rows,
+    write_batch,
+    write_events,
+    write_rows,
+)
 from tests.helpers import wait_for
 
 T0 = datetime(2025, 1, 24, 15, 0, tzinfo=UTC)
@@ -112,15 +120,25 @@ def count_health(events) -> int:
 
 def test_session_start_and_stop_merge_into_one_row(history_url):
     start = {"kind": "session_started", "session_id": "s9", "universe": "top_500", "trigger_type": "manual",
-             "started_at": T0, "ts": T0}
+             "started_at": T0, "ts": T0, "details": {"symbols": 500}}
     stop = {"kind": "session_stopped", "session_id": "s9", "stopped_at": T0 + timedelta(hours=6),
-            "reason": "market_close", "ts": T0 + timedelta(hours=6)}
+            "reason": "market_close", "ts": T0 + timedelta(hours=6), "details": {"bars": 195}}
     assert write_events(history_url, [start]) == {"sessions": 1}
     assert write_events(history_url, [stop]) == {"sessions": 1}
     assert write_events(history_url, [start, stop]) == {"sessions": 0}  # nothing new
     with db.engine_for(history_url).connect() as conn:
         row = conn.execute(sa.text("SELECT * FROM sessions")).one()
-    assert row == ("s9", "top_500", "manual", T0, T0 + timedelta(hours=6), "market_close")
+    assert row == ("s9", "top_500", "manual", T0, T0 + timedelta(hours=6), "market_close",
+                   {"symbols": 500, "bars": 195})
+
+
+def test_session_events_are_counted_written_or_duplicate(history_url):
+    start = {"kind": "session_started", "session_id": "s8", "universe": "u", "started_at": T0, "ts": T0}
+    stop = {"kind": "session_stopped", "session_id": "s8", "stopped_at": T0 + timedelta(hours=1), "ts": T0}
+    first = write_batch(history_url, Prepared([start, start, stop]))  # one row; the repeat changes nothing
+    assert (first.written, first.duplicate, first.skipped, first.added) == (2, 1, [], {"sessions": 1})
+    again = write_batch(history_url, Prepared([stop, start]))
+    assert (again.written, again.duplicate, again.added) == (0, 2, {"sessions": 0})
 
 
 def test_missing_optional_values_take_the_table_defaults(history_url):
@@ -132,7 +150,7 @@ def test_missing_optional_values_take_the_table_defaults(history_url):
 def test_rows_missing_required_values_are_skipped_without_failing_the_batch(history_url, caplog):
     rows = [pattern(1), pattern(2, symbol=None), pattern(3, detected_at=None), pattern(4)]
     assert write_rows(history_url, "patterns", rows) == 2
-    assert "2 patterns row(s) not stored" in caplog.text
+    assert "2 row(s) not stored, e.g. patterns: missing symbol" in caplog.text
 
 
 def test_oversized_key_text_is_refused_but_long_messages_are_stored(history_url):
@@ -189,3 +207,78 @@ def test_validate_rows_fills_defaults_and_drops_repeats():
 def test_an_unreachable_database_raises_operational_error():
     with pytest.raises(psycopg.OperationalError):
         write_rows("postgresql://postgres@127.0.0.1:1/nowhere", "patterns", [pattern()])
+
+
+def cjk(n: int, seed: int) -> str:
+    """n four-byte characters that barely compress (three such keys overflow a B-tree entry)."""
+    rng = random.Random(seed)
+    return "".join(chr(rng.randrange(0x20000, 0x2A6DF)) for _ in range(n))
+
+
+def test_rows_postgresql_refuses_are_split_off_and_skipped_with_the_reason(history_url):
+    records = [record(i) for i in range(200)]
+    records[3] = record(3, symbol="A\x00B")  # text with a NUL
+    records[50] = record(50, parameters={"note": "\x00"})  # jsonb refuses \u0000
+    records[51] = record(51, symbol=cjk(256, 1), pattern=cjk(256, 2), timeframe=cjk(256, 3))  # index row too large
+    records[199] = record(199, session_id="\ud800")  # not UTF-8 at all: psycopg refuses to send it
+    outcome = write_batch(history_url, Prepared([*records, record(10)]))
+    assert (outcome.written, outcome.duplicate, outcome.added) == (196, 1, {"patterns": 196})
+    assert outcome.skipped[:2] == ['patterns: invalid byte sequence for encoding "UTF8": 0x00 (column symbol)',
+                                   "patterns: unsupported Unicode escape sequence (column parameters)"]
+    assert outcome.skipped[2].startswith("patterns: index row size")
+    assert outcome.skipped[3].startswith("patterns: UnicodeEncodeError: 'utf-8' codec can't encode character")
+    assert count(history_url, "patterns") == 196
+    again = write_batch(history_url, Prepared(records))  # all stored or refused already
+    assert (again.written, again.duplicate, len(again.skipped)) == (0, 196, 4)
+
+
+def test_refused_rows_are_skipped_in_the_staged_path_too(history_url):
+    write_events(history_url, [record(i) for i in range(0, 100, 2)])  # the direct COPY meets stored keys
+    records = [record(i) for i in range(100)]
+    records[31] = record(31, parameters={"note": "\x00"})
+    outcome = write_batch(history_url, Prepared(records))
+    assert (outcome.written, outcome.duplicate, len(outcome.skipped)) == (49, 50, 1)
+    assert count(history_url, "patterns") == 99
+
+
+def test_integers_beyond_their_int4_column_are_skipped_not_stored_wrapped(history_url):
+    from dashboard.events import Health
+
+    def health(minute: int, **figures) -> Health:
+        return Health(channel="tickstock:streaming:health", ts=T0 + timedelta(minutes=minute), received=1.0,
+                      session_id="s1", status="healthy", **figures)
+
+    outcome = write_batch(history_url, Prepared([
+        health(0, active_symbols=2**31 - 1), health(1, active_symbols=5_000_000_000),
+        health(2, stale_count=-(2**31) - 1), health(3, reconnections=-(2**31))]))
+    assert outcome.written == 2 and outcome.skipped == [
+        "health: integer out of range (column active_symbols: 5000000000)",
+        "health: integer out of range (column stale_count: -2147483649)"]
+    with db.engine_for(history_url).connect() as conn:
+        got = conn.execute(sa.text("SELECT active_symbols, reconnections FROM health ORDER BY reported_at")).all()
+    assert got == [(2**31 - 1, None), (None, -(2**31))]
+
+
+def test_an_event_that_cannot_be_converted_is_skipped_alone(history_url):
+    late = {"kind": "indicator_alert", "symbol": "AAPL", "alert_type": "RSI", "data": {},
+            "ts": datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5)))}  # year 10000 in UTC
+    events = [{**late, "ts": T0 + timedelta(seconds=i)} for i in range(9)] + [late, record(1)]
+    outcome = write_batch(history_url, Prepared(events))
+    assert (outcome.written, outcome.duplicate) == (10, 0)
+    assert outcome.skipped == ["indicator_alerts: could not convert (OverflowError: date value out of range)"]
+
+
+def test_events_of_kinds_without_a_table_are_not_recorded(history_url, wire_events):
+    prepared = Prepared(wire_events)
+    persistence = sum(type(e).__name__ == "Persistence" for e in wire_events)
+    assert persistence and prepared.not_recorded == persistence
+    assert prepared.count == len(wire_events) - persistence
+    outcome = write_batch(history_url, prepared)
+    assert outcome.written + outcome.duplicate == prepared.count and not outcome.skipped
+
+
+def test_errors_that_are_not_about_the_rows_are_raised_and_nothing_is_skipped(history_url):
+    with db.connect(history_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE patterns RENAME TO patterns_away")
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        write_batch(history_url, Prepared([record(1), record(2, symbol="A\x00B")]))
