@@ -6,6 +6,11 @@ the unwritten events stay in memory up to `backlog_limit` (the consumer's capaci
 the oldest are counted as dropped), writes are retried with backoff, and everything is written
 once the database is back. Stopping flushes what is left.
 
+Its account is exact: every event handed to it (of a kind it records) is, at every instant,
+written, duplicate (its key was stored already), skipped (PostgreSQL, or a check before it,
+refused it: the reason is kept), dropped (the backlog overflowed) or still pending:
+`handed = written + duplicate + skipped + dropped + pending`.
+
 Writing is pipelined over WRITERS connections: while PostgreSQL works on one batch (its writer
 thread waiting without the GIL), another writer formats and sends the next and the recorder
 thread drains and converts the one after, so the client and PostgreSQL work at the same time.
@@ -19,14 +24,14 @@ import logging
 import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from queue import SimpleQueue
 
 import psycopg
 
 from analytics.db import connect, upgrade
-from analytics.writer import Prepared, write_prepared
+from analytics.writer import MAX_REASON, Outcome, Prepared, write_batch
 
 from .buffer import StreamingBuffer
 
@@ -37,6 +42,7 @@ BACKLOG_LIMIT = 1_000_000  # events held in memory while the database is away
 RETRY_MIN_S, RETRY_MAX_S = 0.2, 5.0
 WRITERS = 2  # batches being written at once, each on its own connection
 CONNECT_TIMEOUT_S = 5
+LAST_SKIPS = 10  # skip reasons kept for the status (with their count and time)
 
 
 class _Batch:
@@ -44,9 +50,9 @@ class _Batch:
 
     __slots__ = ("events", "prepared", "future")
 
-    def __init__(self, events: list):
+    def __init__(self, events: list, prepared: Prepared):
         self.events = events
-        self.prepared = Prepared(events)
+        self.prepared = prepared
         self.future: Future | None = None
 
 
@@ -63,14 +69,19 @@ class Recorder:
         self.backlog_limit = backlog_limit
         self.migrate = migrate
         self.stop_timeout = stop_timeout
-        self.written = 0  # events handed to the database (rows added may be fewer: duplicates)
+        self.written = 0  # events stored (a session's start and stop complete one row)
+        self.duplicate = 0  # events whose key was stored already
+        self.skipped = 0  # events refused (by PostgreSQL, or a check before it), with a reason
+        self.last_skips: deque[dict] = deque(maxlen=LAST_SKIPS)  # {"at", "reason", "count"}, newest last
+        self.not_recorded = 0  # events of kinds with no history table (persistence): never handed
         self.rows_added: dict[str, int] = {}
         self.batches = 0
         self.retries = 0
         self.last_error: str | None = None
         self.last_write_at: float | None = None
-        self.failed = 0  # events that could not be converted for writing (a bug; logged)
         self._batches: deque[_Batch] = deque()  # drained, not yet written, oldest first
+        self._converting = 0  # events drained and being converted (not yet in _batches)
+        self._account = threading.Lock()  # the counts change together, and are read together
         self._jobs: SimpleQueue = SimpleQueue()  # (future, prepared) for the writer threads; None ends one
         self._writers: list[threading.Thread] = []  # daemons: one stuck on a dead server never blocks exit
         self._local = threading.local()  # the writer thread's own connection
@@ -148,13 +159,11 @@ class Recorder:
             if len(batches) <= WRITERS:  # those being written, and the next one made ready meanwhile
                 if not batches and deadline is None:
                     self._consumer.wait(self.interval)
-                events = self._consumer.drain(self.batch_max)
+                with self._account:
+                    events = self._consumer.drain(self.batch_max)
+                    self._converting = len(events)
                 if events:
-                    try:
-                        batches.append(_Batch(events))
-                    except Exception:  # a bug in the conversion: lose this batch, loudly, not the recorder
-                        log.exception("recorder could not convert %d events for writing", len(events))
-                        self.failed += len(events)
+                    self._take(events)
             flying = [b for b in batches if b.future is not None]
             if time.monotonic() >= retry_at:
                 for b in batches:
@@ -187,6 +196,29 @@ class Recorder:
                     retry_at = time.monotonic() + backoff * (0.75 + random.random() / 2)
                     backoff = min(backoff * 2, RETRY_MAX_S)
 
+    def _take(self, events: list) -> None:
+        """Convert drained events into a batch (outside the lock: the CPU-heavy part)."""
+        try:
+            batch = _Batch(events, Prepared(events))
+        except Exception as exc:  # a bug in the conversion: skip this batch, loudly, not the recorder
+            log.exception("recorder could not convert %d events for writing", len(events))
+            with self._account:
+                self._converting = 0
+                self._skip(Counter({f"recorder: could not convert ({type(exc).__name__}: {exc})"[:MAX_REASON]:
+                                    len(events)}))
+            return
+        with self._account:
+            self._batches.append(batch)
+            self._converting = 0
+            self.not_recorded += batch.prepared.not_recorded
+
+    def _skip(self, reasons: Counter) -> None:
+        """(under the account lock) Count skipped events and keep their reasons for the status."""
+        at = time.time()
+        for reason, n in reasons.items():
+            self.skipped += n
+            self.last_skips.append({"at": at, "reason": reason, "count": n})
+
     def _work(self) -> None:
         """(writer thread) Write the batches handed over until told to end."""
         while (job := self._jobs.get()) is not None:
@@ -196,7 +228,7 @@ class Recorder:
             except BaseException as exc:  # reported to the loop through the future
                 future.set_exception(exc)
 
-    def _write(self, prepared: Prepared) -> dict[str, int]:
+    def _write(self, prepared: Prepared) -> Outcome:
         """(writer thread) One batch into PostgreSQL on this thread's connection, connecting first if
         need be; a failed write closes the connection (the next one connects afresh)."""
         conn = getattr(self._local, "conn", None)
@@ -205,7 +237,7 @@ class Recorder:
             with self._conns_lock:
                 self._conns = [c for c in self._conns if not c.closed] + [conn]
         try:
-            return write_prepared(conn, prepared)
+            return write_batch(conn, prepared)
         except BaseException:
             with contextlib.suppress(psycopg.Error):
                 conn.close()
@@ -214,7 +246,7 @@ class Recorder:
     def _finish(self, batch: _Batch) -> bool:
         """Count a finished write, or keep its batch for a retry."""
         try:
-            added = batch.future.result()
+            outcome: Outcome = batch.future.result()
         except Exception as exc:  # the database went away (or a bug): keep the batch, say why, retry
             if not isinstance(exc, (psycopg.Error, OSError)):
                 log.exception("history write failed unexpectedly")
@@ -223,10 +255,13 @@ class Recorder:
             self.last_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
             log.warning("history write failed (%s); %d events kept for a retry", self.last_error, self.backlog)
             return False
-        self._batches.remove(batch)
-        for table, n in added.items():
+        with self._account:
+            self._batches.remove(batch)
+            self.written += outcome.written
+            self.duplicate += outcome.duplicate
+            self._skip(Counter(outcome.skipped))  # the writer has logged them
+        for table, n in outcome.added.items():
             self.rows_added[table] = self.rows_added.get(table, 0) + n
-        self.written += len(batch.events)
         self.batches += 1
         self.last_write_at = time.time()
         self.last_error = None
@@ -236,8 +271,13 @@ class Recorder:
 
     @property
     def backlog(self) -> int:
-        """Events received but not yet written."""
-        return sum(len(b.events) for b in list(self._batches)) + (self._consumer.queued if self._consumer else 0)
+        """Events received but not yet written (pending)."""
+        with self._account:
+            return self._pending(self._consumer.queued if self._consumer else 0)
+
+    def _pending(self, queued: int) -> int:
+        """(under the account lock) Events queued, being converted, or in a batch not yet written."""
+        return queued + self._converting + sum(b.prepared.count for b in self._batches)
 
     def lag_s(self) -> float:
         """Age of the oldest event not yet written (0 when caught up)."""
@@ -247,16 +287,29 @@ class Recorder:
             oldest = self._consumer._queue[0]
         return round(time.time() - oldest.received, 3) if oldest is not None else 0.0
 
+    def account(self) -> dict:
+        """The fate of every event handed over: `handed = written + duplicate + skipped + dropped +
+        pending`, read at one instant."""
+        c = self._consumer
+        with self._account:
+            delivered, dropped, queued = (c.delivered, c.dropped, c.queued) if c is not None else (0, 0, 0)
+            return {"handed": delivered - self.not_recorded + dropped + queued, "written": self.written,
+                    "duplicate": self.duplicate, "skipped": self.skipped, "dropped": dropped,
+                    "pending": self._pending(queued)}
+
     def snapshot(self) -> dict:
+        account = self.account()
+        with self._account:
+            skips = [{**s, "at": round(s["at"], 3)} for s in self.last_skips]
         return {
             "state": self.state,
-            "written": self.written,
+            **account,
+            "last_skips": skips,
+            "not_recorded": self.not_recorded,
             "rows_added": dict(self.rows_added),
             "batches": self.batches,
-            "backlog": self.backlog,
+            "backlog": account["pending"],
             "lag_s": self.lag_s(),
-            "dropped": self._consumer.dropped if self._consumer else 0,
-            "failed": self.failed,
             "retries": self.retries,
             "last_error": self.last_error,
             "last_write_at": self.last_write_at,

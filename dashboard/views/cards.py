@@ -81,10 +81,15 @@ def metric_cards(stats: dict, lag: dict, subscriber: dict, session_dropped: int,
         card("reconnects", subscriber.get("reconnects", 0), bad=subscriber.get("state") != "connected",
              key="reconnects"),
     ]
-    if recorder is not None:  # the history store: red while it is away or behind
+    if recorder is not None:  # the history store: red while it is away or behind, or loses events
         behind = recorder["state"] == "retrying" or recorder["dropped"] > 0
         cards += [card("recorder backlog", recorder["backlog"], bad=behind, key="recorder_backlog"),
-                  card("recorder lag", f'{recorder["lag_s"]:.1f} s', bad=behind, key="recorder_lag")]
+                  card("recorder lag", f'{recorder["lag_s"]:.1f} s', bad=behind, key="recorder_lag"),
+                  card("recorder written", recorder["written"], key="recorder_written"),
+                  card("recorder duplicate", recorder["duplicate"], key="recorder_duplicate"),
+                  card("recorder skipped", recorder["skipped"], bad=recorder["skipped"] > 0, key="recorder_skipped"),
+                  card("recorder dropped", recorder["dropped"], bad=recorder["dropped"] > 0,
+                       key="recorder_dropped")]
     return f'<div class="ts-cards">{"".join(cards)}</div>'
 
 
