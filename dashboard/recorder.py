@@ -73,7 +73,7 @@ class Recorder:
         self.duplicate = 0  # events whose key was stored already
         self.skipped = 0  # events refused (by PostgreSQL, or a check before it), with a reason
         self.last_skips: deque[dict] = deque(maxlen=LAST_SKIPS)  # {"at", "reason", "count"}, newest last
-        self.not_recorded = 0  # events of kinds with no history table (persistence): never handed
+        self.not_recorded = 0  # events of kinds with no table (persistence): out of `handed` once read
         self.rows_added: dict[str, int] = {}
         self.batches = 0
         self.retries = 0
