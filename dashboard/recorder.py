@@ -43,6 +43,7 @@ RETRY_MIN_S, RETRY_MAX_S = 0.2, 5.0
 WRITERS = 2  # batches being written at once, each on its own connection
 CONNECT_TIMEOUT_S = 5
 LAST_SKIPS = 10  # skip reasons kept for the status (with their count and time)
+FATES = ("written", "duplicate", "skipped", "dropped", "pending")  # what becomes of an event handed over
 
 
 class _Batch:
@@ -304,6 +305,7 @@ class Recorder:
         return {
             "state": self.state,
             **account,
+            "identity_holds": account["handed"] == sum(account[k] for k in FATES),
             "last_skips": skips,
             "not_recorded": self.not_recorded,
             "rows_added": dict(self.rows_added),

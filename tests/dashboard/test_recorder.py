@@ -29,9 +29,9 @@ def count(url: str, table: str) -> int:
 
 
 def balanced(snap: dict) -> bool:
-    """The recorder's identity: every event handed over has exactly one fate."""
-    return snap["handed"] == (snap["written"] + snap["duplicate"] + snap["skipped"] + snap["dropped"]
-                              + snap["pending"])
+    """The recorder's identity: every event handed over has exactly one fate (and status says so)."""
+    fates = snap["written"] + snap["duplicate"] + snap["skipped"] + snap["dropped"] + snap["pending"]
+    return snap["handed"] == fates and snap["identity_holds"]
 
 
 def settled(recorder, handed: int):
