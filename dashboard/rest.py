@@ -7,25 +7,37 @@ import json
 
 from tornado.web import RequestHandler
 
+from .runtime import get_ingest
+from .services import ServiceError
+from .settings import SettingsError
+
 
 class APIHandler(RequestHandler):
-    """JSON answers; refuses anyone the server's auth provider (basic or OAuth) does not know."""
+    """JSON answers, errors included; refuses anyone the server's auth provider (basic or OAuth) does not know."""
 
     async def prepare(self) -> None:
         provider = getattr(self.application, "auth_provider", None)
         getter = getattr(provider, "get_user_async", None) or getattr(provider, "get_user", None)
-        if getter is None:
-            return
-        user = getter(self)
-        if inspect.isawaitable(user):
-            user = await user
-        if not user:
-            self.send_error_json(401, "authentication required: log in at /login first")
+        if getter is not None:
+            user = getter(self)
+            if inspect.isawaitable(user):
+                user = await user
+            if not user:
+                return self.send_error_json(401, "authentication required: log in at /login first")
+        try:
+            get_ingest()  # every endpoint reads the ingest: a bad setting is the answer
+        except (SettingsError, ServiceError) as exc:
+            self.send_error_json(503, f"TickStock Live cannot start: {exc}")
 
     def send_error_json(self, status: int, reason: str) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"error": reason, "status": status}))
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        """Tornado's answer to an unexpected exception, as JSON instead of an HTML page."""
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": self._reason, "status": status_code}))
 
     def write_json(self, payload) -> None:
         self.set_header("Content-Type", "application/json")
