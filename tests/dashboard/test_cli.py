@@ -216,8 +216,9 @@ def test_replay_names_an_unknown_session_and_a_store_that_never_recorded(redis_u
 
 
 def test_record_without_a_store_refuses_unless_asked_for_an_embedded_one(redis_url):
-    assert_refused(run("record", env={"REDIS_URL": redis_url}), "--database-url", "DATABASE_URL",
-                   "--embedded-database")
+    for args in (("record",), ("serve", "--record")):
+        assert_refused(run(*args, env={"REDIS_URL": redis_url}), "--database-url", "DATABASE_URL",
+                       "--embedded-database")
     assert_refused(run("serve", "--embedded-database", env={"REDIS_URL": redis_url}),
                    "--embedded-database: only with --record")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.settings import ENV_VARS, Settings, SettingsError
+from dashboard.settings import ENV_VARS, Settings, SettingsError, reach_database, reach_redis
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -51,3 +51,28 @@ def test_a_bad_value_fails_naming_the_variable_and_the_reason(var, value, says):
     with pytest.raises(SettingsError) as info:
         Settings.from_env({var: value})
     assert str(info.value).startswith(f"{var}:") and says in str(info.value)
+
+
+def test_a_database_url_may_name_any_postgresql_driver():
+    for url in ("postgresql://h/db", "postgres://h/db", "postgresql+psycopg://h/db", "postgresql+psycopg2://h/db"):
+        assert Settings.from_env({"DATABASE_URL": url}).database_url == url
+
+
+@pytest.mark.parametrize(("reach", "url", "says"), [
+    (reach_redis, "redis://127.0.0.1:1/0", "nothing listening at 127.0.0.1:1 (connection refused)"),
+    (reach_redis, "redis://no-such-host.invalid:6379", "cannot resolve the host of no-such-host.invalid:6379"),
+    (reach_redis, "unix:///nonexistent/redis.sock", "nothing listening at /nonexistent/redis.sock (no such socket)"),
+    (reach_redis, "http://x", "expected a redis://, rediss:// or unix:// URL, got 'http://x'"),
+    (reach_database, "postgresql://postgres@127.0.0.1:1/x", "nothing listening at 127.0.0.1:1 (connection refused)"),
+    (reach_database, "postgresql://postgres@no-such-host.invalid/x", "cannot resolve the host of no-such-host.invalid:5432"),
+    (reach_database, "sqlite:///x.db", "expected a postgresql:// URL, got 'sqlite:///x.db'"),
+])
+def test_a_service_that_does_not_answer_is_named_with_the_reason(reach, url, says):
+    with pytest.raises(SettingsError) as info:
+        reach(url, "--some-url")
+    assert str(info.value) == f"--some-url: {says}"
+
+
+def test_services_that_answer_pass(redis_url, database_url):
+    reach_redis(redis_url, "REDIS_URL")
+    reach_database(database_url, "DATABASE_URL")
