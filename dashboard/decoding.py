@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from . import constants as C
 from .events import AnyEvent, Indicator, Pattern
+from .fields import EARLIEST, LATEST
 from .variants import (
     DECODE_ERRORS,
     GENERAL,
@@ -42,6 +43,8 @@ def _canonical_pattern(msg: CanonicalPatternMsg, channel: str, received: float,
     if not symbol or not name:
         return None
     detected = body.timestamp
+    if detected is not None and not EARLIEST <= detected < LATEST:
+        return None
     stamp = epoch_or_time(msg.timestamp, "timestamp") or detected or datetime.fromtimestamp(received, UTC)
     confidence = body.confidence
     return Pattern(
@@ -65,6 +68,8 @@ def _canonical_indicator(msg: CanonicalIndicatorMsg, channel: str, received: flo
     if not symbol or not name:
         return None
     calculated = body.timestamp
+    if calculated is not None and not EARLIEST <= calculated < LATEST:
+        return None
     stamp = epoch_or_time(msg.timestamp, "timestamp") or calculated or datetime.fromtimestamp(received, UTC)
     return Indicator(
         channel=channel,

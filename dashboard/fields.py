@@ -44,13 +44,25 @@ class Batch(list):
 Stamp = datetime | float | int | None
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)  # pandas' nanosecond timestamps end in April 2262
+
+
+def in_range(value: datetime, field: str) -> datetime:
+    """`value` if history can hold it (1970 to 2261), else Rejected."""
+    if not EARLIEST <= value < LATEST:
+        raise Rejected("bad_timestamp", f"{field}: {value.isoformat()} is outside 1970-2261")
+    return value
+
+
 def epoch_or_time(value: Any, field: str) -> datetime | None:
-    """An aware datetime from RFC 3339 / ISO 8601 text (naive means UTC) or epoch seconds/milliseconds."""
+    """An aware datetime from RFC 3339 / ISO 8601 text (naive means UTC) or epoch seconds (ms, µs,
+    ns), between 1970 and 2261."""
     if value is None:
         return None
     kind = type(value)
     if kind is datetime:
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return in_range(value if value.tzinfo is not None else value.replace(tzinfo=UTC), field)
     if kind is str:
         try:
             return epoch_or_time(msgspec.convert(value, datetime), field)
@@ -76,7 +88,7 @@ def epoch_or_time(value: Any, field: str) -> datetime | None:
     elif value > 1e11:  # milliseconds
         value /= 1e3
     try:
-        return datetime.fromtimestamp(value, UTC)
+        return in_range(datetime.fromtimestamp(value, UTC), field)
     except (OverflowError, OSError, ValueError) as exc:
         raise Rejected("bad_timestamp", f"{field}: out of range: {value!r}") from exc
 

@@ -93,6 +93,14 @@ def metric_cards(stats: dict, lag: dict, subscriber: dict, session_dropped: int,
     return f'<div class="ts-cards">{"".join(cards)}</div>'
 
 
+def _figure(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
+
+
 def health_panel(health: dict | None) -> str:
     if not health:
         return '<div class="ts-health"><span class="k">No health report yet</span></div>'
@@ -106,9 +114,14 @@ def health_panel(health: dict | None) -> str:
         ("memory", f'{_e(health.get("memory_mb"))} MB ({_e(health.get("memory_percent"))} %)'),
         ("active symbols", _e(health.get("active_symbols"))),
         ("stale symbols", f'{_e(health.get("stale_count"))} {_e(" ".join(health.get("stale_symbols") or []))}'),
+        ("connections", f'{_e(health.get("connections_active"))} active, '
+                        f'{_e(health.get("connections_failed"))} failed'),
         ("reconnections", _e(health.get("reconnections"))),
         ("reported", f'{_e(health.get("reported_at"))} ({_e(health.get("age_s"))} s ago)'),
     ]
+    # every other figure the producer sent, under its own name
+    rows += [(_e(path.replace("_", " ")), _e(_figure(value)))
+             for path, value in (health.get("details") or {}).items()]
     issues = health.get("issues") or []
     html = "".join(f'<span class="k">{k}</span><span>{v}</span>' for k, v in rows)
     if issues:
