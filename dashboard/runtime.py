@@ -12,7 +12,6 @@ from .settings import Settings
 
 _stack = contextlib.ExitStack()
 _lock = threading.Lock()
-atexit.register(_stack.close)
 
 
 def get_ingest(settings: Settings | None = None) -> Ingest:
@@ -33,7 +32,9 @@ def database_url(settings: Settings) -> str:
     return url
 
 
+@atexit.register
 def shutdown() -> None:
-    """Stop the ingest and any embedded services this process started."""
+    """Stop the ingest (flushing its recorder) and then any embedded services this process started;
+    also at interpreter exit, so a script or kernel that never calls it leaves nothing running."""
     Ingest.reset_shared()
     _stack.close()

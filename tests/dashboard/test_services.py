@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +26,28 @@ from dashboard.services import (
     redis_url_or_embedded,
 )
 from tests.helpers import wait_for
+from tests.notebooks.leaks import Trace, watchdogs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A script that starts both services the way the CLI does and never stops them itself.
+SCRIPT = """
+import contextlib, sys, threading
+from dashboard.services import database_url_or_embedded, redis_url_or_embedded
+stack = contextlib.ExitStack()  # never closed: what exit leaves behind is the point
+redis_url_or_embedded(None, stack)
+database_url_or_embedded(None, stack, *sys.argv[2:])
+print("ready", flush=True)
+sys.stdin.readline()  # the test looks at what runs, then says go (or sends a signal meanwhile)
+if sys.argv[1] == "exception":
+    raise RuntimeError("the script fails")
+threading.Event().wait()
+"""
+
+
+def start_script(how: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, how, *args], cwd=ROOT, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _alive(proc: psutil.Process) -> bool:
@@ -166,3 +193,80 @@ def test_private_database_is_a_fresh_database_on_the_test_server(
             assert conn.execute(sa.text("select count(*) from pg_tables where schemaname = 'public'")).scalar() == 0
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("how", ["exception", "SIGINT", "SIGTERM", "SIGKILL"])
+def test_a_script_that_fails_or_is_interrupted_or_killed_leaves_no_server_and_no_folder(how: str) -> None:
+    script = start_script(how)
+    try:
+        assert script.stdout.readline() == "ready\n", script.stderr.read()
+        trace = Trace.of(script.pid)
+        assert len(trace.folders) == 2 and {"redis-server", "postgres"} <= trace.names
+        if how == "exception":
+            script.stdin.write("go\n")
+            script.stdin.flush()
+        else:
+            script.send_signal(signal.Signals[how])
+        script.wait(30)
+        if how in ("exception", "SIGINT"):  # Python unwinds and runs atexit: stopped before the end
+            assert not trace.left()
+        else:  # no Python runs: the watchdogs stop the servers after the script's death
+            started = time.monotonic()
+            trace.assert_nothing_left()
+            print(f"{how}: nothing left {time.monotonic() - started:.2f} s after the script died")
+        if how == "exception":
+            assert script.returncode == 1 and "RuntimeError: the script fails" in script.stderr.read()
+    finally:
+        script.kill()
+        script.communicate()
+
+
+@pytest.mark.parametrize("program", ["initdb", "pg_ctl"])
+def test_a_script_killed_while_postgres_starts_leaves_nothing(program: str) -> None:
+    """The watchdog is up before the first file: a kill during initdb or pg_ctl start leaks nothing,
+    not even a postmaster that pg_ctl goes on to start after its caller died."""
+    script = start_script("SIGKILL")
+    try:
+        def starting() -> bool:
+            with contextlib.suppress(psutil.Error):
+                return any(proc.name() == program for proc in psutil.Process(script.pid).children(recursive=True))
+            return False
+
+        wait_for(starting, timeout=30, interval=0.002, message=f"{program} never ran")
+        trace = Trace.of(script.pid)
+        assert any("tickstock-pg-" in folder for folder in trace.folders)
+        script.kill()
+        script.wait(30)
+        trace.assert_nothing_left()
+    finally:
+        script.kill()
+        script.communicate()
+
+
+def test_a_killed_owner_stops_postgres_but_keeps_a_given_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "pgdata"
+    script = start_script("SIGKILL", str(data_dir))
+    try:
+        assert script.stdout.readline() == "ready\n", script.stderr.read()
+        trace = Trace.of(script.pid)
+        assert str(data_dir) in trace.folders
+        script.kill()
+        script.wait(30)
+        wait_for(lambda: not [line for line in trace.left() if not line.startswith("folder")],
+                 timeout=30, message="a server outlived its owner")
+        assert (data_dir / "PG_VERSION").exists() and not (data_dir / "postmaster.pid").exists()
+    finally:
+        script.kill()
+        script.communicate()
+    with EmbeddedPostgres(data_dir) as server:  # stopped cleanly: starts again on the same data
+        assert server.pid is not None
+
+
+def test_a_stopped_service_lets_its_watchdog_go() -> None:
+    before = {dog.pid for dog in watchdogs(os.getpid())}  # the session's own servers, if embedded
+    with EmbeddedRedis():
+        trace = Trace.of(os.getpid())
+        dog = next(dog for dog in watchdogs(os.getpid()) if dog.pid not in before)
+        folder = next(folder for folder in trace.folders if folder in dog.cmdline()[-1])
+        assert Path(folder).is_dir()
+    assert not psutil.pid_exists(dog.pid) and not Path(folder).exists()
