@@ -1,28 +1,37 @@
-"""The notebooks run top to bottom against real services (CI executes them)."""
+"""The notebooks run top to bottom against real services, the way a user runs them
+(`jupyter nbconvert --to notebook --execute`), and cleanly: no error, nothing on stderr."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+NO_IPYWIDGETS = "IProgress not found"  # tqdm.auto's warning when ipywidgets is missing
 
 
 def run(name: str, env: dict[str, str], timeout: int = 240) -> nbformat.NotebookNode:
-    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the kernel inherits this process's environment
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    """Execute a notebook with nbconvert (what `jupyter nbconvert` runs) in a kernel that sees
+    `env`; fail on an error, on anything written to stderr, or on tqdm missing ipywidgets."""
+    done = subprocess.run(
+        [sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute", "--stdout",
+         f"--ExecutePreprocessor.timeout={timeout}", str(NOTEBOOKS / name)],
+        env={**os.environ, **env}, cwd=NOTEBOOKS, stdin=subprocess.DEVNULL, capture_output=True,
+        text=True, timeout=timeout + 60,
+    )
+    assert done.returncode == 0, done.stderr[-5000:]
+    assert NO_IPYWIDGETS not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    nb = nbformat.reads(done.stdout, as_version=4)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            assert output.output_type != "error", f"{cell.source}\n{output}"
+            assert not (output.output_type == "stream" and output.name == "stderr"), \
+                f"stderr in a cell of {name}:\n{cell.source}\n---\n{output.text}"
+    assert NO_IPYWIDGETS not in outputs(nb)
     return nb
 
 
@@ -51,3 +60,5 @@ def test_history_analysis_notebook_runs_loaders_joins_statistics_and_plots(redis
     plots = [c for c in nb.cells if c.cell_type == "code" and "hv." in c.source and "extension" not in c.source]
     assert plots and all(any("application/vnd.holoviews_exec.v0+json" in o.get("data", {}) for o in c.outputs)
                          for c in plots)
+    progress = next(c for c in nb.cells if c.cell_type == "code" and "progress=True" in c.source)
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in progress.outputs)
