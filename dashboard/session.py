@@ -26,8 +26,9 @@ class SessionTracker:
 
     def __init__(self, health_interval_s: float = C.DEFAULT_HEALTH_CHECK_INTERVAL_S):
         self.health_interval_s = health_interval_s
-        self.started: SessionStarted | None = None
-        self.stopped: SessionStopped | None = None
+        self.started: SessionStarted | None = None  # the session shown
+        self.stopped: SessionStopped | None = None  # its stop, once it stopped
+        self._open: dict[str, SessionStarted] = {}  # every session started and not yet stopped
         self.health: Health | None = None
         self.health_received: float | None = None  # epoch seconds
         self.last_event_received: float | None = None
@@ -35,12 +36,18 @@ class SessionTracker:
     def update(self, event: AnyEvent) -> None:
         kind = type(event)
         if kind is SessionStarted:
+            self._open.pop(event.session_id, None)
+            self._open[event.session_id] = event
             self.started, self.stopped = event, None
         elif kind is SessionStopped:
             if event.session_id is None and self.started is not None:
                 event.session_id = self.started.session_id  # a stop that names no session stops this one
+            self._open.pop(event.session_id, None)
             if self.started is None or self.started.session_id == event.session_id:
-                self.stopped = event
+                if self._open:  # another producer's session goes on: show the latest still open
+                    self.started, self.stopped = next(reversed(self._open.values())), None
+                else:
+                    self.stopped = event
         elif kind is Health:
             self.health, self.health_received = event, event.received
         self.last_event_received = event.received
