@@ -102,3 +102,16 @@ def chromium_path() -> str:
         pytest.fail(f"Chromium not found at {path}: run `apt-get install chromium` "
                     "or set CHROMIUM_PATH", pytrace=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path):
+    """One headless Chromium for the whole run (Playwright's sync API allows one at a time)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.fixtures import CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -8,24 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.frames import shape
 from analytics.joins import combine, enrich_patterns, with_base_rate
+from tests.fixtures import indicator_frame as indicators
+from tests.fixtures import pattern_frame as patterns
 
 
 def at(text: str) -> pd.Timestamp:
     return pd.Timestamp(text, tz="UTC")
-
-
-def patterns(*rows) -> pd.DataFrame:
-    """Patterns from (symbol, pattern_type, detected_at) tuples."""
-    return shape(pd.DataFrame([{"symbol": s, "pattern_type": p, "detected_at": at(t), "confidence": 0.8}
-                               for s, p, t in rows]), "patterns")
-
-
-def indicators(*rows) -> pd.DataFrame:
-    """Indicators from (symbol, indicator, calculated_at, values) tuples."""
-    frame = pd.DataFrame([{"symbol": s, "indicator": i, "calculated_at": at(t), **v} for s, i, t, v in rows])
-    return shape(frame, "indicators", [c for c in frame.columns if c not in ("symbol", "indicator", "calculated_at")])
 
 
 CALCS = indicators(

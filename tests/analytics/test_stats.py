@@ -17,14 +17,7 @@ from analytics.stats import (
     session_summary,
     unusual_activity,
 )
-
-
-def patterns(*rows, session: str = "s1") -> pd.DataFrame:
-    """Patterns from (symbol, pattern_type, detected_at UTC, confidence) tuples."""
-    return shape(pd.DataFrame([
-        {"session_id": session, "symbol": s, "pattern_type": p, "detected_at": pd.Timestamp(t, tz="UTC"),
-         "confidence": c, "high_confidence": c >= 0.8} for s, p, t, c in rows
-    ]), "patterns")
+from tests.fixtures import pattern_frame as patterns
 
 
 def daily(counts: dict[str, list[int]], days: list[str]) -> pd.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -19,18 +19,9 @@ from analytics.writer import (
     write_events,
     write_rows,
 )
+from tests.fixtures import T0
+from tests.fixtures import pattern_row as pattern
 from tests.helpers import wait_for
-
-T0 = datetime(2025, 1, 24, 15, 0, tzinfo=UTC)
-
-
-def pattern(i: int = 0, **overrides) -> dict:
-    row = {"session_id": "s1", "symbol": "AAPL", "pattern_type": "Doji", "confidence": 0.85,
-           "detected_at": T0 + timedelta(seconds=i), "timeframe": "1min", "parameters": {"close": 150.0 + i},
-           "high_confidence": True, "published_at": T0 + timedelta(seconds=i, milliseconds=500),
-           "received_at": T0 + timedelta(seconds=i, milliseconds=505)}
-    row.update(overrides)
-    return row
 
 
 def count(url: str, table: str) -> int:

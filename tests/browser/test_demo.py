@@ -11,7 +11,7 @@ import time
 import psutil
 from playwright.sync_api import expect
 
-from tests.browser.conftest import free_port, open_page
+from tests.fixtures import free_port, open_page
 
 
 def test_demo_starts_shows_simulated_data_and_stops_without_leftovers(browser, tmp_path):

@@ -8,7 +8,7 @@ import uuid
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import open_page, serve, stop
+from tests.fixtures import as_json, detection, open_page, serve, stop
 from tests.helpers import wait_for
 
 
@@ -17,11 +17,8 @@ def sym(tag: str) -> str:
 
 
 def pattern(symbol: str, name: str = "Doji", conf: float = 0.85) -> str:
-    now = time.time()
-    return json.dumps({"event": "pattern_detected", "timestamp": now,
-                       "detection": {"pattern_type": name, "symbol": symbol, "confidence": conf,
-                                     "timestamp": now, "parameters": {"open": 10, "close": 10.5},
-                                     "timeframe": "1min"}})
+    """A detection of `symbol` made now, as published."""
+    return as_json(detection(symbol, name, conf, time.time()))
 
 
 def row(page, text: str):

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
 
 from dashboard.buffer import StreamingBuffer
-from dashboard.events import CriticalAlert, Health, Indicator, IndicatorAlert, Pattern
+from dashboard.events import Health, IndicatorAlert
+from tests.fixtures import T0
+from tests.fixtures import critical_record as critical
+from tests.fixtures import indicator_record as indicator
+from tests.fixtures import pattern_record as pattern
 from tests.helpers import wait_for
 
-T0 = datetime(2025, 1, 24, 10, 15, tzinfo=UTC)
 S, D = "tickstock:patterns:streaming", "tickstock:patterns:detected"
-
-
-def pattern(symbol="AAPL", name="Doji", conf=0.85, seconds=0, channel=S) -> Pattern:
-    at = T0 + timedelta(seconds=seconds)
-    return Pattern(channel=channel, ts=at, received=0.0, symbol=symbol, pattern=name, confidence=conf,
-                   detected_at=at, high_confidence=channel == D or conf >= 0.8)
-
-
-def indicator(symbol="AAPL", name="RSI", value=50.0) -> Indicator:
-    return Indicator(channel="tickstock:indicators:streaming", ts=T0, received=0.0, symbol=symbol,
-                     indicator=name, values={"value": value}, calculated_at=T0)
-
-
-def critical(kind="CONNECTION_LOST") -> CriticalAlert:
-    return CriticalAlert(channel="tickstock:alerts:critical", ts=T0, received=0.0, alert_type=kind, message="m")
 
 
 def identity(stats: dict) -> bool:

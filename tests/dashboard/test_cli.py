@@ -15,13 +15,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
+from tests.fixtures import MARK, started_by
 from tests.helpers import wait_for
 
 TICKSTOCK = shutil.which("tickstock", path=str(Path(sys.executable).parent)) or shutil.which("tickstock")
-MARK = "TICKSTOCK_TEST_RUN"  # every process a run starts inherits it, so leftovers can be found
 REFUSED = "postgresql+psycopg2://postgres@127.0.0.1:1/x"
 ONE_LINE = 200  # characters: a short message
 
@@ -35,17 +34,6 @@ def run(*args: str, env: dict | None = None, timeout: float = 30, module: bool =
     proc = subprocess.run([*command, *args], env=full_env, capture_output=True, text=True, timeout=timeout)
     assert not started_by(marker), f"left running: {started_by(marker)}"
     return proc
-
-
-def started_by(marker: str) -> list[psutil.Process]:
-    found = []
-    for p in psutil.process_iter():
-        try:
-            if p.environ().get(MARK) == marker and p.status() != psutil.STATUS_ZOMBIE:
-                found.append(p)
-        except psutil.Error:  # gone, or not ours to read
-            pass
-    return found
 
 
 def assert_refused(proc: subprocess.CompletedProcess, *says: str) -> str:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from tests.browser.conftest import serve, stop
+from tests.fixtures import calculation, detection, indicator_alert, serve, session_started, stop
 from tests.helpers import wait_for
 
 
@@ -32,23 +32,19 @@ def iso(minutes_ago: float) -> str:
 @pytest.fixture(scope="module")
 def recorded(redis_url, module_database_url):
     s = serve(redis_url, {"DATABASE_URL": module_database_url}, "--record")
-    s.publish("streaming:session_started", json.dumps({"event": "session_started", "data": {
-        "session_id": "hist-1", "symbol_universe_key": "u"}}))
+    s.publish("streaming:session_started", session_started("hist-1", "u", iso(60)))
     sent = 2
     for i in range(30):  # AAPL: 20 Doji + 10 Hammer over the last 30 minutes; MSFT: 5 Doji
-        sym, name = ("AAPL", "Doji" if i < 20 else "Hammer") if i < 30 else ("MSFT", "Doji")
-        s.publish("patterns:streaming", json.dumps({"session_id": "hist-1", "timestamp": iso(i), "detection": {
-            "symbol": sym, "pattern_type": name, "confidence": 0.8 + i / 1000, "timestamp": iso(i),
-            "timeframe": "1min", "parameters": {"i": i}}}))
+        name = "Doji" if i < 20 else "Hammer"
+        s.publish("patterns:streaming", detection("AAPL", name, 0.8 + i / 1000, iso(i), session_id="hist-1",
+                                                  parameters={"i": i}))
     for i in range(5):
-        s.publish("patterns:streaming", json.dumps({"session_id": "hist-1", "symbol": "MSFT", "pattern": "Doji",
-                                                    "confidence": 0.75, "timestamp": iso(i)}))
+        s.publish("patterns:streaming", detection("MSFT", "Doji", 0.75, iso(i), session_id="hist-1",
+                                                  timeframe=None, parameters={}))
     for i in range(12):
-        s.publish("alerts:indicators", json.dumps({"session_id": "hist-1", "symbol": "AAPL", "timestamp": iso(i),
-                                                   "alert_type": "RSI_OVERBOUGHT" if i % 3 else "MACD_BULLISH_CROSS",
-                                                   "data": {"rsi": 70 + i}}))
-        s.publish("indicators:streaming", json.dumps({"session_id": "hist-1", "timestamp": iso(i), "calculation": {
-            "indicator_type": "RSI", "symbol": "AAPL", "timestamp": iso(i), "values": {"value": 70 + i}}}))
+        s.publish("alerts:indicators", indicator_alert("AAPL", "RSI_OVERBOUGHT" if i % 3 else "MACD_BULLISH_CROSS",
+                                                       {"rsi": 70 + i}, iso(i), session_id="hist-1"))
+        s.publish("indicators:streaming", calculation("AAPL", "RSI", {"value": 70 + i}, iso(i), session_id="hist-1"))
     sent += 30 + 5 + 24 - 1
     api = s.url + "/api"
 

@@ -10,16 +10,12 @@ import redis
 from dashboard.events import CriticalAlert, Pattern
 from dashboard.ingest import Ingest
 from dashboard.settings import Settings
+from tests.fixtures import detection
 from tests.helpers import wait_for
 
 
 def send(r: redis.Redis, prefix: str, suffix: str, payload) -> None:
     r.publish(f"{prefix}:{suffix}", payload if isinstance(payload, (bytes, str)) else json.dumps(payload))
-
-
-def detection(symbol="AAPL", name="Doji", conf=0.85, ts="2025-01-24T10:15:00Z"):
-    return {"event": "pattern_detected", "timestamp": ts,
-            "detection": {"pattern_type": name, "symbol": symbol, "confidence": conf, "timestamp": ts}}
 
 
 def settled(ing: Ingest, received: int) -> dict:

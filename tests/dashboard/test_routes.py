@@ -18,11 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from dashboard.simulator import simulate
-from tests.browser.conftest import CHROMIUM_ARGS, free_port, serve, stop
-from tests.dashboard.test_cli import MARK, started_by
+from tests.fixtures import MARK, free_port, serve, started_by, stop
 from tests.helpers import wait_for
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -145,41 +144,37 @@ def get_json(url: str) -> tuple[int, dict]:
     return status, json.loads(body)
 
 
-def test_under_panel_serve_a_bad_setting_is_a_reason_on_the_page_and_a_503_from_rest(redis_url, chromium_path):
+def test_under_panel_serve_a_bad_setting_is_a_reason_on_the_page_and_a_503_from_rest(redis_url, browser):
     reason = "STREAMING_BUFFER_INTERVAL: expected a whole number, got 'fast'"
     with panel_serve({"REDIS_URL": redis_url, "STREAMING_BUFFER_INTERVAL": "fast"}) as (base, log):
         for path in ("/streaming/api/status", "/streaming/api/patterns/AAPL", "/streaming/api/summary"):
             status, body = get_json(base + path)
             assert status == 503 and reason in body["error"], (path, body)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            page.goto(base + "/app")
-            expect(page.locator("[data-problem=error]")).to_contain_text(reason, timeout=30_000)
-            browser.close()
+        page = browser.new_page()
+        page.goto(base + "/app")
+        expect(page.locator("[data-problem=error]")).to_contain_text(reason, timeout=30_000)
+        page.close()
         wait_for(lambda: any(reason in line for line in log), message="the reason never reached the log")
     assert not any("Traceback" in line for line in log), "".join(log)
 
 
-def test_under_panel_serve_without_redis_url_the_page_says_nothing_publishes_to_its_redis(chromium_path):
+def test_under_panel_serve_without_redis_url_the_page_says_nothing_publishes_to_its_redis(browser):
     marker = uuid.uuid4().hex
     env = {"REDIS_URL": "", "DATABASE_URL": "", MARK: marker}  # empty counts as unset
     with panel_serve(env) as (base, log):
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            page.goto(base + "/app")
-            notice = page.locator("[data-problem=warning]")
-            expect(notice).to_contain_text("REDIS_URL is not set", timeout=30_000)
-            expect(notice).to_contain_text("nothing publishes to")
-            page.locator("text=Pattern stream").wait_for()  # the dashboard itself is there too
-            browser.close()
+        page = browser.new_page()
+        page.goto(base + "/app")
+        notice = page.locator("[data-problem=warning]")
+        expect(notice).to_contain_text("REDIS_URL is not set", timeout=30_000)
+        expect(notice).to_contain_text("nothing publishes to")
+        page.locator("text=Pattern stream").wait_for()  # the dashboard itself is there too
+        page.close()
         assert get_json(base + "/streaming/api/status")[0] == 200
     assert any("WARNING dashboard.app: REDIS_URL is not set" in line for line in log), "".join(log)
     wait_for(lambda: not started_by(marker), timeout=15, message="the embedded Redis outlived the server")
 
 
-def test_a_closed_tab_logs_nothing_at_error_level(redis_url, private_database_url, chromium_path):
+def test_a_closed_tab_logs_nothing_at_error_level(redis_url, private_database_url, browser):
     """Closing tabs while the page streams (History tab on): Panel's writes to them fail, quietly."""
     prefix = f"c{uuid.uuid4().hex[:10]}"
     env = {"REDIS_URL": redis_url, "DATABASE_URL": private_database_url, "STREAMING_CHANNEL_PREFIX": prefix}
@@ -190,14 +185,11 @@ def test_a_closed_tab_logs_nothing_at_error_level(redis_url, private_database_ur
             rate=400, duration=None, mode=None, prefix=prefix, stop_event=stop_sim, health_interval=0.2))
         sim.start()
         try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-                for _ in range(4):
-                    page = browser.new_page()
-                    page.goto(base + "/app")
-                    expect(page.locator("tr", has_text="0.").nth(3)).to_be_visible(timeout=30_000)  # streaming
-                    page.close()
-                browser.close()
+            for _ in range(4):
+                page = browser.new_page()
+                page.goto(base + "/app")
+                expect(page.locator("tr", has_text="0.").nth(3)).to_be_visible(timeout=30_000)  # streaming
+                page.close()
             wait_for(lambda: not get_json(base + "/streaming/api/status")[1]["buffer"]["consumers"], timeout=30,
                      message="the closed tabs' sessions were never released")
         finally:

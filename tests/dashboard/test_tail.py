@@ -9,7 +9,8 @@ import sys
 
 import redis
 
-from tests.dashboard.test_decoding import MALFORMED, wire_examples
+from tests.dashboard.test_decoding import MALFORMED
+from tests.fixtures import wire_examples
 from tests.helpers import wait_for
 
 

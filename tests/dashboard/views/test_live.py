@@ -9,6 +9,7 @@ import pytest
 from dashboard.ingest import Ingest
 from dashboard.settings import Settings
 from dashboard.views.live import LiveDashboard
+from tests.fixtures import detection
 
 P, D = "tickstock:patterns:streaming", "tickstock:patterns:detected"
 
@@ -26,15 +27,9 @@ def publish(ingest: Ingest, *messages: tuple[str, dict]) -> None:
     ingest.buffer.flush()
 
 
-def pattern(symbol="AAPL", name="Doji", conf=0.85, ts="2025-01-24T10:15:00Z") -> dict:
-    return {"event": "pattern_detected", "timestamp": ts,
-            "detection": {"pattern_type": name, "symbol": symbol, "confidence": conf, "timestamp": ts,
-                          "parameters": {"open": 1.5, "close": 1.25}, "timeframe": "1min"}}
-
-
 def test_patterns_appear_newest_first_with_high_confidence_marked(ingest):
     dash = LiveDashboard(ingest)
-    publish(ingest, (P, pattern("AAPL", conf=0.9)), (P, pattern("MSFT", conf=0.75, ts="2025-01-24T10:16:00Z")))
+    publish(ingest, (P, detection("AAPL", conf=0.9)), (P, detection("MSFT", conf=0.75, ts="2025-01-24T10:16:00Z")))
     dash.drain()
     rows = dash.pattern_table.rows
     assert [(r["symbol"], r["_cls"]) for r in rows] == [("MSFT", ""), ("AAPL", "high")]
@@ -43,15 +38,15 @@ def test_patterns_appear_newest_first_with_high_confidence_marked(ingest):
 
 def test_same_detection_on_both_channels_is_one_row(ingest):
     dash = LiveDashboard(ingest)
-    publish(ingest, (P, pattern()), (D, pattern()))
+    publish(ingest, (P, detection()), (D, detection()))
     dash.drain()
     assert len(dash.pattern_table.rows) == 1
 
 
 def test_symbol_type_and_confidence_filters_are_per_session_and_lose_nothing(ingest):
     a, b = LiveDashboard(ingest), LiveDashboard(ingest)
-    publish(ingest, (P, pattern("AAPL", "Doji", 0.95)), (P, pattern("TSLA", "Hammer", 0.75)),
-            (P, pattern("NVDA", "Doji", 0.8)))
+    publish(ingest, (P, detection("AAPL", "Doji", 0.95)), (P, detection("TSLA", "Hammer", 0.75)),
+            (P, detection("NVDA", "Doji", 0.8)))
     a.drain()
     b.drain()
     a.symbols = ["TSLA"]
@@ -68,10 +63,10 @@ def test_symbol_type_and_confidence_filters_are_per_session_and_lose_nothing(ing
 
 def test_pause_freezes_the_view_and_resume_catches_up(ingest):
     dash = LiveDashboard(ingest)
-    publish(ingest, (P, pattern("AAA")))
+    publish(ingest, (P, detection("AAA")))
     dash.drain()
     dash.paused = True
-    publish(ingest, (P, pattern("BBB")), (P, pattern("CCC")))
+    publish(ingest, (P, detection("BBB")), (P, detection("CCC")))
     dash.drain()
     assert [r["symbol"] for r in dash.pattern_table.rows] == ["AAA"]
     assert dash.missed_while_paused == 2
@@ -124,7 +119,7 @@ def test_status_metrics_and_health_follow_the_stream(ingest):
 
 def test_csv_export_holds_the_visible_rows(ingest):
     dash = LiveDashboard(ingest)
-    publish(ingest, (P, pattern("AAPL")), (P, pattern("TSLA", ts="2025-01-24T10:16:00Z")))
+    publish(ingest, (P, detection("AAPL")), (P, detection("TSLA", ts="2025-01-24T10:16:00Z")))
     dash.drain()
     frame = dash.pattern_table.to_frame()
     assert list(frame["Symbol"]) == ["TSLA", "AAPL"]
@@ -132,7 +127,7 @@ def test_csv_export_holds_the_visible_rows(ingest):
 
 
 def test_a_new_session_starts_with_the_recent_stream(ingest):
-    publish(ingest, (P, pattern("EARLY")))
+    publish(ingest, (P, detection("EARLY")))
     late = LiveDashboard(ingest)
     late.drain()
     assert [r["symbol"] for r in late.pattern_table.rows] == ["EARLY"]
@@ -147,12 +142,12 @@ def test_closing_a_session_releases_its_consumer(ingest):
 
 def test_an_urgent_drain_takes_the_critical_alert_and_leaves_buffered_rows_for_the_next(ingest):
     dash = LiveDashboard(ingest)
-    publish(ingest, (P, pattern("AAA")))
+    publish(ingest, (P, detection("AAA")))
     ingest.handle([[b"message", b"tickstock:alerts:critical",
                     json.dumps({"type": "FEED_DOWN", "message": "feed down"}).encode()]])
     dash.drain(urgent_only=True)
     assert dash.critical_table.rows[0]["alert_type"] == "FEED_DOWN"
     assert dash.pattern_table.rows == []  # held, not lost
-    publish(ingest, (P, pattern("BBB", ts="2025-01-24T10:16:00Z")))
+    publish(ingest, (P, detection("BBB", ts="2025-01-24T10:16:00Z")))
     dash.drain()
     assert [r["symbol"] for r in dash.pattern_table.rows] == ["BBB", "AAA"]
