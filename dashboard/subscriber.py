@@ -173,6 +173,32 @@ class Subscriber:
                 self.messages += len(replies)
                 self.last_batch_at = now
                 handler(replies)
+        if not pending_subs:
+            self._drain(sock, reader)
+
+    def _drain(self, sock: socket.socket, reader: hiredis.Reader) -> None:
+        """On stop, take what Redis delivered before it: a PING's answer comes after every message
+        published before the PING was sent (bounded by DRAIN_TIMEOUT_S)."""
+        deadline = time.monotonic() + C.DRAIN_TIMEOUT_S
+        try:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            while (left := deadline - time.monotonic()) > 0:
+                if not select.select([sock], [], [], left)[0]:
+                    return
+                data = sock.recv(C.SOCKET_READ_BYTES)
+                if not data:
+                    return
+                reader.feed(data)
+                replies = list(iter(reader.gets, False))
+                done = any(type(r) is list and r and r[0] == b"pong" for r in replies)
+                messages = [r for r in replies if type(r) is list and r and r[0] == b"message"]
+                if messages:
+                    self.messages += len(messages)
+                    self.handler(messages)
+                if done:
+                    return
+        except (OSError, ssl.SSLError, hiredis.ProtocolError):
+            return  # the link went with the stop: nothing more to take
 
     def _confirm(self, replies: list, pending: int) -> int:
         """Take subscribe confirmations (and errors) out of `replies`; returns those still awaited."""

@@ -221,7 +221,10 @@ def test_a_second_simulator_neither_stops_nor_rewrites_the_first_ones_session(re
     try:
         wait_for(lambda: rec.session.started is not None, message="the first run never started")
         second = simulate(redis_url, rate=100, duration=0.5, mode=None, prefix=channel_prefix)  # default seed too
-        wait_for(lambda: rec.session.stopped is not None, message="the second run never stopped")
+        stops = f"{channel_prefix}:streaming:session_stopped"
+        wait_for(lambda: rec.buffer.stats()["received_per_channel"].get(stops), message="the second run never stopped")
+        # the first run goes on, so the status bar shows it again rather than STOPPED
+        assert rec.session.stopped is None and rec.session.started.session_id != second["session_id"]
     finally:
         stop.set()
         runner.join(10)

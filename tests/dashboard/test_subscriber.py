@@ -128,3 +128,29 @@ def test_unreachable_redis_keeps_retrying_without_crashing():
         assert snap["state"] in ("connecting", "reconnecting") and "onnect" in snap["last_error"]
     finally:
         sub.stop()
+
+
+def test_a_stop_takes_every_message_redis_delivered_before_it(redis_url, channel_prefix):
+    """`tickstock record` stopped by SIGTERM right after a publisher finished still counts all of it."""
+    chan = f"{channel_prefix}:a"
+    got = Collector()
+    sub = Subscriber(redis_url, [chan], got).start()
+    try:
+        assert sub.wait_subscribed(10)
+        r = redis.Redis.from_url(redis_url)
+        got.gate.clear()  # the handler is busy with the first message while the rest arrive
+        r.publish(chan, b"first")
+        wait_for(lambda: sub.messages >= 1, message="the first message never arrived")
+        pipe = r.pipeline(transaction=False)
+        for i in range(3000):
+            pipe.publish(chan, str(i).encode())
+        pipe.execute()
+        stopper = threading.Thread(target=sub.stop)
+        stopper.start()
+        wait_for(lambda: sub._stop.is_set(), message="stop was never asked for")
+        got.gate.set()
+        stopper.join(10)
+        assert got.payloads(chan.encode()) == [b"first"] + [str(i).encode() for i in range(3000)]
+    finally:
+        got.gate.set()
+        sub.stop()
