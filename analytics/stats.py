@@ -34,7 +34,8 @@ def _keys(df: pd.DataFrame, by: Sequence[str], tz: str) -> pd.DataFrame:
         if name in DERIVED:
             if local is None:
                 local = df[time_column(df)].dt.tz_convert(tz)
-            out[name] = {"hour": local.dt.hour, "date": local.dt.date, "weekday": local.dt.day_name(),
+            # int64 hours: HoloViews 1.23's Bars cannot place int32 ones (pandas' .dt.hour)
+            out[name] = {"hour": local.dt.hour.astype("int64"), "date": local.dt.date, "weekday": local.dt.day_name(),
                          "minute": local.dt.floor("min")}[name]
         else:
             col = df[name]

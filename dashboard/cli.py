@@ -19,6 +19,7 @@ import sys
 import threading
 from pathlib import Path
 
+from . import constants as C
 from .settings import (
     Settings,
     SettingsError,
@@ -306,6 +307,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         ingest = runtime.get_ingest(settings)
         try:
             _record(ingest, settings.database_url, name)
+            ingest.subscriber.wait_subscribed(C.SUBSCRIBE_WAIT_S)  # "recording" means listening
             print(f"recording {settings.channel_prefix}:* from {settings.redis_url}", file=sys.stderr, flush=True)
             while not stop.wait(args.report_every):
                 snap = ingest.recorder.snapshot()

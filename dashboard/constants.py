@@ -36,6 +36,7 @@ RATE_WINDOW_S = 60  # s of per-second counters kept for events/s and active symb
 SOCKET_READ_BYTES = 1 << 16  # bytes per recv: small reads keep parsing in cache (1 MiB ones ran 2.3x slower)
 PING_IDLE_S = 2.0  # s of silence before the subscriber pings Redis
 PING_TIMEOUT_S = 3.0  # s to wait for the pong before the link counts as dead
+SUBSCRIBE_WAIT_S = 10.0  # s a command waits for its subscription before it says it is listening
 DRAIN_TIMEOUT_S = 1.0  # s a stopping subscriber waits for what Redis delivered before the stop
 RECONNECT_BACKOFF_MIN_S = 0.1
 RECONNECT_BACKOFF_MAX_S = 5.0

@@ -116,3 +116,11 @@ def test_unusual_activity_for_a_given_day_and_an_empty_frame():
     got = unusual_activity(frame, today=date(2025, 1, 16), baseline_days=1, min_baseline_days=1)
     assert got[["today", "baseline_mean"]].values.tolist() == [[2, 1.0]]
     assert unusual_activity(frame.iloc[:0]).empty
+
+
+def test_hours_are_int64_so_holoviews_bars_can_place_them():
+    import holoviews as hv
+
+    freq = pattern_frequency(patterns(("AAPL", "Doji", "2025-01-24 14:30", 0.8)), by=("hour",))
+    assert freq["hour"].dtype == "int64"
+    hv.render(hv.Bars(freq, "hour", "count"), backend="bokeh")  # raised on int32 hours with HoloViews 1.23

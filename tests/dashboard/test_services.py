@@ -25,8 +25,8 @@ from dashboard.services import (
     find_redis_server,
     redis_url_or_embedded,
 )
+from tests.fixtures.leaks import Trace, watchdogs
 from tests.helpers import wait_for
-from tests.notebooks.leaks import Trace, watchdogs
 
 ROOT = Path(__file__).resolve().parents[2]
 

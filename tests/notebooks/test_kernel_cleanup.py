@@ -16,7 +16,7 @@ from jupyter_client.manager import KernelManager, start_new_kernel
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from tests.notebooks.leaks import Trace
+from tests.fixtures.leaks import Trace
 
 ROOT = Path(__file__).resolve().parents[2]
 
