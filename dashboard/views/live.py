@@ -170,6 +170,7 @@ class LiveDashboard(pn.viewable.Viewer):
         doc = pn.state.curdoc
         if not jupyter and doc is not None and doc.session_context is not None:
             self._doc = doc
+            self._on_ready(False)  # the recent stream the consumer starts with, shown without waiting for news
         else:  # no server document to call back into: poll at the flush interval
             interval = max(50, int(self.settings.buffer_interval_ms))
             self._callbacks.append(pn.state.add_periodic_callback(self.drain, period=interval))

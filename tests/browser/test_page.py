@@ -194,3 +194,17 @@ def test_a_burst_of_critical_alerts_keeps_the_latest_toasts_and_the_banner_on_th
     crit = page.locator(".scroller", has=page.locator("th", has_text="Severity"))
     for i in range(6):  # every alert is kept in the critical alerts table
         expect(crit.locator("tr", has_text=f"{tag} #{i}")).to_have_count(1)
+
+
+def test_a_page_opened_after_events_shows_them_without_waiting_for_new_ones(browser, served):
+    s = sym("OLD")
+    before = served.status()["buffer"]["delivered"]
+    served.publish("patterns:streaming", pattern(s, "Hammer", 0.9))
+    served.publish("alerts:indicators", json.dumps({"alert_type": "RSI_OVERSOLD", "symbol": s, "data": {"rsi": 21}}))
+    wait_for(lambda: served.status()["buffer"]["delivered"] >= before + 2, message="the server never delivered them")
+    late = open_page(browser, served.url)
+    try:  # nothing more is published: the page starts with what was delivered before it opened
+        expect(row(late, s).filter(has_text="Hammer")).to_have_count(1, timeout=10_000)
+        expect(late.get_by_text(f"{s}: RSI oversold (21)")).to_be_visible()
+    finally:
+        late.close()
