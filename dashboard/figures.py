@@ -83,14 +83,16 @@ _HEALTH_INTS = {"active_symbols", "connections_active", "connections_failed", "r
 STATUS = ("status", "state", "health_status", "overall_status", "health", "overall")
 
 
-def _status(f: Fields) -> str:
-    """The health status wherever it was sent: the object, a group one level down, the wrappers."""
-    for obj in (f.body, *(snake(v) for v in f.body.values() if type(v) is dict), *f.outer):
+def _status(f: Fields) -> tuple[str, str | None]:
+    """The health status wherever it was sent (the object, a group one level down, the wrappers),
+    with the path of a group's status so it is not listed again among the other figures."""
+    groups = [(key, snake(v)) for key, v in f.body.items() if type(v) is dict]
+    for where, obj in ((None, f.body), *groups, *((None, o) for o in f.outer)):
         for name in STATUS:
             value = obj.get(name)
             if type(value) is str and value.strip():
-                return value.strip()
-    return "unknown"
+                return value.strip(), where and f"{where}.{name}"
+    return "unknown", None
 
 
 INT32 = 2**31 - 1
@@ -115,6 +117,8 @@ def health(f: Fields, channel: str, received: float) -> Health:
             details[name] = value  # not a usable figure for its column: kept as sent
         else:
             fields[name] = int(figure) if name in _HEALTH_INTS else figure
+    status, status_path = _status(f)
+    details.pop(status_path, None)
     issues = body.get("issues")
     if issues is None:
         issues = next((v for k, v in details.items() if k.endswith(".issues")), None)
@@ -129,7 +133,7 @@ def health(f: Fields, channel: str, received: float) -> Health:
         ts=stamp,
         received=received,
         session_id=text_id(f.get("session_id")),
-        status=_status(f),
+        status=status,
         issues=issues,
         stale_count=fields.pop("stale_count", len(stale_symbols)),
         stale_symbols=stale_symbols,
