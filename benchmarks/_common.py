@@ -118,7 +118,7 @@ def start_watchdog(seconds: float) -> threading.Event:
 
 def private_redis(stack: contextlib.ExitStack) -> tuple[str, int]:
     """A private embedded redis-server (stopped with the stack); its url and pid."""
-    from dashboard.services import EmbeddedRedis
+    from dashboard.services.embedded import EmbeddedRedis
 
     server = stack.enter_context(EmbeddedRedis())
     return server.url, server.pid
@@ -199,6 +199,6 @@ def leftovers(names=("redis-server", "postgres", "chrom", "headless_shell")) -> 
     out = []
     for p in psutil.Process().children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            if any(n in p.name().lower() for n in names) or "dashboard.cli" in " ".join(p.cmdline()):
+            if any(n in p.name().lower() for n in names) or "dashboard.tools.cli" in " ".join(p.cmdline()):
                 out.append(f"{p.pid}:{p.name()}")
     return out

@@ -39,7 +39,7 @@ def publisher_main(url: str, prefix: str, schedule: list[tuple[float, float]], p
     publisher's own CPU use during the run stays small. While `pause` is set nothing is published
     and the schedule's clock stands still.
     """
-    from dashboard.simulator import generate
+    from dashboard.tools.simulator import generate
 
     r = redis.Redis.from_url(url)
     gen = generate(seed=seed, symbols=[f"S{i:03d}" for i in range(symbols)], health_every=2000)

@@ -63,7 +63,7 @@ class Server:
             cmd = [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
                    "import _server; sys.exit(_server.traced_serve(sys.argv[1:]))"]
         else:
-            cmd = [sys.executable, "-m", "dashboard.cli"]
+            cmd = [sys.executable, "-m", "dashboard.tools.cli"]
         with os.fdopen(fd, "wb") as out:
             self.proc = subprocess.Popen([*cmd, "serve", "--port", str(self.port)],
                                          env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -197,10 +197,10 @@ def traced_serve(argv: list[str]) -> int:
 
     from tornado.websocket import WebSocketHandler
 
-    from dashboard import cli
-    from dashboard.buffer import StreamingBuffer
-    from dashboard.ingest import Ingest
-    from dashboard.views.table import LiveTable
+    from dashboard.stream.buffer import StreamingBuffer
+    from dashboard.stream.ingest import Ingest
+    from dashboard.tools import cli
+    from dashboard.web.views.table import LiveTable
 
     def on_handle(self, replies):
         t = time.time()

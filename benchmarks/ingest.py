@@ -26,10 +26,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import redis  # noqa: E402
 
-from dashboard.ingest import Ingest  # noqa: E402
-from dashboard.services import redis_url_or_embedded  # noqa: E402
+from dashboard.services.embedded import redis_url_or_embedded  # noqa: E402
 from dashboard.settings import Settings  # noqa: E402
-from dashboard.simulator import generate  # noqa: E402
+from dashboard.stream.ingest import Ingest  # noqa: E402
+from dashboard.tools.simulator import generate  # noqa: E402
 
 
 def resp(*parts: bytes) -> bytes:

@@ -6,9 +6,9 @@ import atexit
 import contextlib
 import threading
 
-from .ingest import Ingest
-from .services import database_url_or_embedded, redis_url_or_embedded
-from .settings import Settings
+from dashboard.services.embedded import database_url_or_embedded, redis_url_or_embedded
+from dashboard.settings import Settings
+from dashboard.stream.ingest import Ingest
 
 _stack = contextlib.ExitStack()
 _lock = threading.Lock()

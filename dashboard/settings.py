@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import param
 
-from . import constants as C
+from dashboard import constants as C
 
 
 class SettingsError(ValueError):

@@ -16,7 +16,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from dashboard.services import EmbeddedPostgres, EmbeddedRedis
+from dashboard.services.embedded import EmbeddedPostgres, EmbeddedRedis
 
 
 @pytest.fixture(scope="session")

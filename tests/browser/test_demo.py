@@ -17,7 +17,7 @@ from tests.fixtures import free_port, open_page
 def test_demo_starts_shows_simulated_data_and_stops_without_leftovers(browser, tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    proc = subprocess.Popen([sys.executable, "-m", "dashboard.cli", "demo", "--port", str(port), "--rate", "40",
+    proc = subprocess.Popen([sys.executable, "-m", "dashboard.tools.cli", "demo", "--port", str(port), "--rate", "40",
                              "--health-interval", "2"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
     lines: list[str] = []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.ingest import Ingest
 from dashboard.settings import Settings
+from dashboard.stream.ingest import Ingest
 
 
 @pytest.fixture

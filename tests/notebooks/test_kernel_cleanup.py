@@ -21,7 +21,7 @@ from tests.fixtures.leaks import Trace
 ROOT = Path(__file__).resolve().parents[2]
 
 START_SERVERS = """\
-from dashboard.services import EmbeddedPostgres, EmbeddedRedis
+from dashboard.services.embedded import EmbeddedPostgres, EmbeddedRedis
 redis_server = EmbeddedRedis()
 redis_server.start()
 postgres = EmbeddedPostgres()

@@ -1,0 +1,1 @@
+"""Embedded Redis and PostgreSQL, each with a watchdog, for machines with neither."""

@@ -1,0 +1,1 @@
+"""The stream in this process: subscriber → ingest → buffer → sessions and recorder."""

@@ -1,0 +1,380 @@
+"""The streaming buffer: batches, collapses and fans events out, accounting for every message.
+
+Every message received ends in exactly one of delivered, deduplicated, filtered, rejected,
+dropped (or is still pending): `received = delivered + deduplicated + filtered + rejected +
+dropped + pending` holds at every instant, so at rest the identity of DESIGN.md holds.
+Delivered means handed to the consumers; each consumer then counts what it read and what it
+lost by falling more than its capacity behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from dashboard import constants as C
+from dashboard.stream.rates import RateWindow
+from dashboard.wire.events import AnyEvent, Indicator, IndicatorAlert, Pattern
+
+log = logging.getLogger(__name__)
+MODES = ("live", "with_filtered", "all")
+BUFFERED = (Pattern, Indicator, IndicatorAlert)  # the rest never waits for a flush
+
+
+class Consumer:
+    """One reader of the stream (a browser session, the recorder, `tail`), at its own pace.
+
+    mode "live": what the live view shows; "with_filtered": plus patterns under the confidence
+    threshold; "all": every decoded event before dedup and filtering (the recorder).
+    """
+
+    def __init__(self, name: str, mode: str, capacity: int, on_ready: Callable[[bool], None] | None):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.name = name
+        self.mode = mode
+        self.capacity = capacity
+        self.on_ready = on_ready
+        self.delivered = 0  # events handed out by drain()
+        self.dropped = 0  # events lost by falling more than `capacity` behind
+        self.closed = False
+        self._queue: deque = deque()
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+
+    def _push(self, events: list, urgent: bool = False) -> None:
+        if not events or self.closed:
+            return
+        with self._lock:
+            self._queue.extend(events)
+            over = len(self._queue) - self.capacity
+            if over > 0:
+                for _ in range(over):
+                    self._queue.popleft()
+                self.dropped += over
+        self._ready.set()
+        if self.on_ready is not None:
+            try:
+                self.on_ready(urgent)
+            except Exception:  # a consumer's callback must never break the ingest
+                log.exception("on_ready callback of consumer %s failed", self.name)
+
+    def drain(self, limit: int | None = None) -> list[AnyEvent]:
+        """The events queued since the last drain, oldest first (at most `limit`)."""
+        with self._lock:
+            if limit is None or limit >= len(self._queue):
+                out = list(self._queue)
+                self._queue.clear()
+            else:
+                out = [self._queue.popleft() for _ in range(limit)]
+            if not self._queue:
+                self._ready.clear()
+            self.delivered += len(out)
+        return out
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until events are queued (or timeout); True when some are."""
+        return self._ready.wait(timeout)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def snapshot(self) -> dict:
+        return {"name": self.name, "mode": self.mode, "delivered": self.delivered,
+                "dropped": self.dropped, "queued": self.queued}
+
+
+@dataclass
+class Account:
+    """The fate of every event, with the breakdowns the status page shows. A message that carries
+    a batch counts as one received event per member (`messages` counts what Redis delivered)."""
+
+    received: int = 0
+    delivered: int = 0
+    deduplicated: int = 0
+    filtered: int = 0
+    rejected: int = 0
+    dropped: int = 0
+    received_per_channel: Counter = field(default_factory=Counter)
+    deduplicated_by: Counter = field(default_factory=Counter)  # window, cross_channel, repeat, coalesced
+    rejected_by: Counter = field(default_factory=Counter)  # rejection code -> count
+    messages: int = 0  # pub/sub messages read: received minus the extra members of batches
+    batches: int = 0  # messages that carried a batch of events
+    batched: int = 0  # events that arrived inside a batch
+
+
+class StreamingBuffer:
+    """Collects decoded events between flushes and fans each batch out to every consumer."""
+
+    def __init__(
+        self,
+        *,
+        interval: float = C.DEFAULT_BUFFER_INTERVAL_MS / 1000,
+        max_size: int = C.DEFAULT_MAX_BUFFER_SIZE,
+        min_confidence: float = C.DEFAULT_PATTERN_MIN_CONFIDENCE,
+        dedup_window: float = C.DEFAULT_DEDUP_WINDOW_MS / 1000,
+        enabled: bool = True,
+        pending_capacity: int = C.PENDING_CAPACITY,
+        consumer_capacity: int = C.CONSUMER_QUEUE_CAPACITY,
+        recent: int = 0,
+    ):
+        self.interval = interval
+        self.max_size = max_size
+        self.min_confidence = min_confidence
+        self.dedup_window = dedup_window
+        self.enabled = enabled
+        self.pending_capacity = pending_capacity
+        self.consumer_capacity = consumer_capacity
+        self.account = Account()
+        self.rates = RateWindow()
+        self.flushes = 0
+        self.early_flushes = 0
+        self._lock = threading.RLock()
+        self._fan_lock = threading.RLock()  # fan-out and registration: no event missed or doubled
+        self._recent: deque = deque(maxlen=recent)  # the last delivered live events, for new sessions
+        self._consumers: list[Consumer] = []
+        self._all_mode = False  # any consumer wants every decoded event
+        self._patterns: list[Pattern] = []
+        self._window: dict[tuple, tuple[int, float]] = {}  # (symbol, pattern) -> (index, arrival)
+        self._indicators: dict[tuple, Indicator] = {}
+        self._alerts: list[IndicatorAlert] = []
+        self._filtered: list[Pattern] = []
+        self._everything: list[AnyEvent] = []
+        self._seen: OrderedDict = OrderedDict()  # detection identity -> its pending Pattern or None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ------------------------------------------------------------ consumers
+
+    def register(self, name: str, *, mode: str = "live", capacity: int | None = None,
+                 on_ready: Callable[[bool], None] | None = None, replay: bool = False) -> Consumer:
+        """A new consumer that sees every event delivered from now on (and, with `replay`, the
+        most recent ones delivered before, so a page opened mid-session is not empty)."""
+        consumer = Consumer(name, mode, capacity or self.consumer_capacity, on_ready)
+        with self._fan_lock, self._lock:
+            if replay and self._recent:
+                consumer._queue.extend(self._recent)
+                consumer._ready.set()
+            self._consumers.append(consumer)
+            self._all_mode = any(c.mode == "all" for c in self._consumers)
+        return consumer
+
+    def unregister(self, consumer: Consumer) -> None:
+        with self._lock:
+            consumer.closed = True
+            if consumer in self._consumers:
+                self._consumers.remove(consumer)
+            self._all_mode = any(c.mode == "all" for c in self._consumers)
+
+    # ------------------------------------------------------------ ingest side
+
+    def take(self, events: Iterable[AnyEvent], *, received: Counter | dict | None = None,
+             rejected: Counter | dict | None = None, batches: tuple[int, int] = (0, 0),
+             now: float | None = None) -> None:
+        """Account for events read from Redis (`received` per channel, `rejected` per code; `batches`:
+        how many messages carried a batch, and how many events they held) and take the decoded
+        ones, all under one lock so the identity never wavers."""
+        now = time.monotonic() if now is None else now
+        urgent: list[AnyEvent] = []
+        with self._lock:
+            acc = self.account
+            if received:
+                acc.received_per_channel.update(received)
+                total = sum(received.values())
+                acc.received += total
+                acc.messages += total - batches[1] + batches[0]
+                acc.batches += batches[0]
+                acc.batched += batches[1]
+            if rejected:
+                acc.rejected_by.update(rejected)
+                acc.rejected += sum(rejected.values())
+            everything = self._everything if self._all_mode else None
+            wall = time.time()
+            counts = self.rates.bucket(wall)
+            last_seen = self.rates.last_seen
+            enabled, max_size = self.enabled, self.max_size
+            # pending cannot outgrow the capacity when every type flushes early at max_size
+            capped = 4 * max_size > self.pending_capacity
+            indicators, coalesced = self._indicators, 0
+            batches = []
+            for ev in events:
+                kind = type(ev)
+                counts[kind] += 1
+                if kind not in BUFFERED:  # critical alerts and state events never wait for a flush
+                    urgent.append(ev)
+                    continue
+                last_seen[ev.symbol] = wall
+                if everything is not None:
+                    everything.append(ev)
+                if not enabled:
+                    if kind is Pattern:
+                        self._add_pattern(ev, now, acc)
+                    else:
+                        self._alerts.append(ev)
+                    continue
+                if capped and self.pending >= self.pending_capacity:
+                    acc.dropped += 1  # overload beyond the documented capacity
+                    continue
+                if kind is Indicator:
+                    key = (ev.symbol, ev.indicator)
+                    if key in indicators:
+                        coalesced += 1
+                    indicators[key] = ev
+                    full = len(indicators) >= max_size
+                elif kind is Pattern:
+                    self._add_pattern(ev, now, acc)
+                    full = len(self._patterns) >= max_size or len(self._filtered) >= max_size
+                else:
+                    self._alerts.append(ev)
+                    full = len(self._alerts) >= max_size
+                if full or (everything is not None and len(everything) >= 4 * max_size):
+                    self.early_flushes += 1  # overflow handling: flush early, never drop
+                    batches.append(self._swap())
+                    indicators = self._indicators
+                    everything = self._everything if everything is not None else None
+            if coalesced:
+                acc.deduplicated += coalesced
+                acc.deduplicated_by["coalesced"] += coalesced
+            if not self.enabled:
+                batches.append(self._swap())
+            acc.delivered += len(urgent)
+        if urgent:
+            self._fan_out(urgent, [], urgent=True)
+        for batch in batches:
+            self._fan_out(*batch)
+
+    def _add_pattern(self, p: Pattern, now: float, acc: Account) -> None:
+        identity = (p.symbol, p.pattern, p.detected_at, p.timeframe)
+        seen = self._seen
+        first_channel = seen.get(identity)
+        if first_channel is not None:
+            acc.deduplicated += 1
+            acc.deduplicated_by["cross_channel" if first_channel != p.channel else "repeat"] += 1
+            slot = self._window.get((p.symbol, p.pattern))
+            if slot is not None and p.high_confidence:
+                pending = self._patterns[slot[0]]
+                if pending.detected_at == p.detected_at and pending.timeframe == p.timeframe:
+                    pending.high_confidence = True
+            return
+        seen[identity] = p.channel
+        if len(seen) > C.DETECTION_MEMORY:
+            seen.popitem(last=False)
+        if p.confidence < self.min_confidence:
+            acc.filtered += 1
+            self._filtered.append(p)
+            return
+        key = (p.symbol, p.pattern)
+        slot = self._window.get(key)
+        if slot is not None and now - slot[1] <= self.dedup_window:
+            self._patterns[slot[0]] = p  # keep the latest, in the earlier one's place
+            self._window[key] = (slot[0], now)
+            acc.deduplicated += 1
+            acc.deduplicated_by["window"] += 1
+        else:
+            self._window[key] = (len(self._patterns), now)
+            self._patterns.append(p)
+
+    # ------------------------------------------------------------ flushing
+
+    def flush(self) -> int:
+        """Deliver everything pending now; returns the number of live events delivered."""
+        with self._lock:
+            live, filtered, everything = self._swap()
+            self.flushes += 1
+        if live or filtered or everything:
+            self._fan_out(live, filtered, everything)
+        return len(live)
+
+    def _swap(self) -> tuple[list, list, list]:
+        """Take the pending events out (under the lock), counting them delivered."""
+        live: list[AnyEvent] = self._patterns
+        if self._indicators:
+            live.extend(self._indicators.values())
+        live.extend(self._alerts)
+        out = (live, self._filtered, self._everything)
+        self._patterns, self._window, self._indicators, self._alerts = [], {}, {}, []
+        self._filtered, self._everything = [], []
+        self.account.delivered += len(live)
+        return out
+
+    def _fan_out(self, live: list, filtered: list, everything: list | None = None,
+                 urgent: bool = False) -> None:
+        with self._fan_lock:
+            if self._recent.maxlen:
+                self._recent.extend(live)
+            for c in list(self._consumers):
+                self._push_to(c, live, filtered, everything, urgent)
+
+    @staticmethod
+    def _push_to(c: Consumer, live: list, filtered: list, everything: list | None, urgent: bool) -> None:
+        if c.mode == "live":
+            c._push(live, urgent)
+        elif c.mode == "with_filtered":
+            c._push(live + filtered if filtered else live, urgent)
+        elif urgent:
+            c._push(live, urgent)  # urgent events reach the recorder at once too
+        elif everything:
+            c._push(everything)
+
+    @property
+    def pending(self) -> int:
+        return len(self._patterns) + len(self._indicators) + len(self._alerts)
+
+    # ------------------------------------------------------------ the flusher thread
+
+    def start(self) -> None:
+        """Flush every `interval` seconds on a daemon thread until stop()."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="tickstock-flusher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.flush()
+
+    # ------------------------------------------------------------ statistics
+
+    def stats(self) -> dict:
+        """Accounting, rates and depth, as plain JSON-ready values."""
+        with self._lock:
+            acc = self.account
+            accepted = acc.received - acc.rejected
+            pending = self.pending
+            return {
+                "received": acc.received,
+                "messages": acc.messages,
+                "batches": acc.batches,
+                "batched_events": acc.batched,
+                "delivered": acc.delivered,
+                "deduplicated": acc.deduplicated,
+                "filtered": acc.filtered,
+                "rejected": acc.rejected,
+                "dropped": acc.dropped,
+                "pending": pending,
+                "identity_holds": acc.received == acc.delivered + acc.deduplicated + acc.filtered
+                + acc.rejected + acc.dropped + pending,
+                "consumer_dropped": sum(c.dropped for c in self._consumers),
+                "received_per_channel": dict(acc.received_per_channel),
+                "deduplicated_by": dict(acc.deduplicated_by),
+                "rejected_by": dict(acc.rejected_by),
+                "dedup_rate": round(acc.deduplicated / accepted, 4) if accepted else 0.0,
+                "depth": pending + max((c.queued for c in self._consumers), default=0),
+                "flushes": self.flushes,
+                "early_flushes": self.early_flushes,
+                "consumers": [c.snapshot() for c in self._consumers],
+                **self.rates.snapshot(time.time()),
+            }

@@ -1,0 +1,93 @@
+"""What the producer is doing: the current session, its latest health, and whether it is stale."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from dashboard import constants as C
+from dashboard.wire.events import AnyEvent, Health, SessionStarted, SessionStopped
+
+_MARKET_TZ = ZoneInfo(C.MARKET_TZ)
+
+
+def market_open(at: datetime) -> bool:
+    """Whether the US equity market is in its regular session (9:30-16:00 New York, weekdays)."""
+    local = at.astimezone(_MARKET_TZ)
+    if local.weekday() >= 5:
+        return False
+    minutes = local.hour * 60 + local.minute
+    return C.MARKET_OPEN[0] * 60 + C.MARKET_OPEN[1] <= minutes < C.MARKET_CLOSE[0] * 60 + C.MARKET_CLOSE[1]
+
+
+class SessionTracker:
+    """Folds session and health events into the state the status bar and /status show."""
+
+    def __init__(self, health_interval_s: float = C.DEFAULT_HEALTH_CHECK_INTERVAL_S):
+        self.health_interval_s = health_interval_s
+        self.started: SessionStarted | None = None  # the session shown
+        self.stopped: SessionStopped | None = None  # its stop, once it stopped
+        self._open: dict[str, SessionStarted] = {}  # every session started and not yet stopped
+        self.health: Health | None = None
+        self.health_received: float | None = None  # epoch seconds
+        self.last_event_received: float | None = None
+
+    def update(self, event: AnyEvent) -> None:
+        kind = type(event)
+        if kind is SessionStarted:
+            self._open.pop(event.session_id, None)
+            self._open[event.session_id] = event
+            self.started, self.stopped = event, None
+        elif kind is SessionStopped:
+            if event.session_id is None and self.started is not None:
+                event.session_id = self.started.session_id  # a stop that names no session stops this one
+            self._open.pop(event.session_id, None)
+            if self.started is None or self.started.session_id == event.session_id:
+                if self._open:  # another producer's session goes on: show the latest still open
+                    self.started, self.stopped = next(reversed(self._open.values())), None
+                else:
+                    self.stopped = event
+        elif kind is Health:
+            self.health, self.health_received = event, event.received
+        self.last_event_received = event.received
+
+    def status(self, now: float | None = None, redis_state: str = "connected") -> str:
+        """One of: redis disconnected, producer stale, active, stopped, idle."""
+        now = time.time() if now is None else now
+        if redis_state != "connected":
+            return "redis disconnected"
+        if self.started is not None and self.stopped is None:
+            heard = self.health_received or self.started.received
+            if now - heard > self.health_interval_s:
+                return "producer stale"
+            return "active"
+        if self.stopped is not None:
+            return "stopped"
+        return "idle"
+
+    def snapshot(self, now: float | None = None, redis_state: str = "connected") -> dict:
+        now = time.time() if now is None else now
+        s, h = self.started, self.health
+        return {
+            "status": self.status(now, redis_state),
+            "session_id": s.session_id if s else None,
+            "universe": s.universe if s else None,
+            "started_at": s.started_at.isoformat() if s else None,
+            "trigger_type": s.trigger_type if s else None,
+            "details": s.details if s else {},
+            "stopped_at": self.stopped.stopped_at.isoformat() if self.stopped else None,
+            "stop_reason": self.stopped.reason if self.stopped else None,
+            "market_open": market_open(datetime.fromtimestamp(now).astimezone()),
+            "health": None if h is None else {
+                "status": h.status, "issues": h.issues, "reported_at": h.ts.isoformat(),
+                "age_s": round(now - (self.health_received or now), 1),
+                "ticks_per_second": h.ticks_per_second, "bars_per_minute": h.bars_per_minute,
+                "processing_lag_ms": h.processing_lag_ms, "cpu_percent": h.cpu_percent,
+                "memory_mb": h.memory_mb, "memory_percent": h.memory_percent,
+                "active_symbols": h.active_symbols, "stale_count": h.stale_count,
+                "stale_symbols": h.stale_symbols, "reconnections": h.reconnections,
+                "connections_active": h.connections_active, "connections_failed": h.connections_failed,
+                "details": h.details,
+            },
+        }

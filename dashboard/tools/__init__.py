@@ -1,0 +1,1 @@
+"""The command line: tickstock serve, demo, simulate, tail, record, replay, db."""

@@ -1,0 +1,1 @@
+"""The web app: the page, its views, and the REST routes."""

@@ -1,0 +1,96 @@
+"""The servable page: `panel serve dashboard/web/app.py --plugins dashboard.web.routes` (or `tickstock serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from html import escape
+
+import panel as pn
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError
+
+from dashboard.runtime import get_ingest
+from dashboard.services.embedded import ServiceError
+from dashboard.settings import SettingsError
+from dashboard.web.views.live import LiveDashboard
+
+TITLE = "TickStock Live"
+log = logging.getLogger("dashboard.web.app")  # one name whether imported or run by `panel serve`
+
+
+def create_page() -> pn.viewable.Viewable:
+    """One browser session's page, fed by the process's shared ingest; released on close.
+
+    A bad setting shows its reason instead of the dashboard (REST answers 503 with it)."""
+    pn.extension(notifications=True)
+    _quiet_closed_tabs()
+    try:
+        ingest = get_ingest()
+    except (SettingsError, ServiceError) as exc:
+        return _page(_notice(f"TickStock Live cannot start: {exc}", "error"))
+    views = [LiveDashboard(ingest).start()]
+    body: pn.viewable.Viewable = views[0]
+    if ingest.settings.database_url:  # history needs the store the recorder writes
+        from dashboard.web.views.history import HistoryView
+
+        views.append(HistoryView(ingest, ingest.settings.database_url).start())
+        body = pn.Tabs(("Live", views[0]), ("History", views[1]), dynamic=True, sizing_mode="stretch_width")
+    pn.state.on_session_destroyed(lambda context: [v.close() for v in views])
+    if not ingest.settings.redis_url:  # `panel serve` without REDIS_URL: runtime started an embedded one
+        body = pn.Column(_notice(f"REDIS_URL is not set: this page listens to an embedded Redis at "
+                                 f"{ingest.redis_url} that nothing publishes to. Set REDIS_URL to the Redis "
+                                 "TickStockPL publishes on (`tickstock demo` runs a simulator).", "warning"),
+                         body, sizing_mode="stretch_width")
+    return _page(body)
+
+
+def _page(body: pn.viewable.Viewable) -> pn.viewable.Viewable:
+    return pn.Column(
+        pn.pane.HTML(f"<h2 style='margin:4px 0'>{TITLE} <small style='color:#718096'>streaming</small></h2>"),
+        body, sizing_mode="stretch_width",
+    )
+
+
+def _notice(text: str, level: str) -> pn.pane.HTML:
+    """A problem the operator must fix, on the page (as text) and once in the log."""
+    said = pn.state.cache.setdefault("tickstock_problems_logged", set())  # once per process, not per tab
+    if text not in said:
+        said.add(text)
+        log.log(logging.ERROR if level == "error" else logging.WARNING, "%s", text)
+    colour = "#c53030" if level == "error" else "#b7791f"
+    return pn.pane.HTML(f"<div role='alert' data-problem='{level}' style='padding:12px 16px;border-left:4px solid "
+                        f"{colour};background:#fffaf0;font-size:15px'>{escape(text)}</div>",
+                        sizing_mode="stretch_width")
+
+
+def _quiet_closed_tabs() -> None:
+    """A message Panel was still writing when its tab closed is no error: log it at DEBUG.
+
+    Panel cancels a closed document's pending writes without reading their failure, and asyncio
+    would log each as "Task exception was never retrieved" at ERROR."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not in a server (a notebook, a test)
+        return
+    previous = loop.get_exception_handler()
+    if getattr(previous, "closed_tabs", False):
+        return
+    # the handler outlives this module's namespace: `panel serve` runs this file once per session
+    # and empties its namespace when that session ends, so it keeps what it needs in its closure
+    closed, logger = (WebSocketClosedError, StreamClosedError), log
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        if isinstance(context.get("exception"), closed):
+            logger.debug("dropped a message to a closed tab: %s", context.get("message"))
+        elif previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    handler.closed_tabs = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
+
+
+if pn.state.served:
+    create_page().servable(title=TITLE)

@@ -1,0 +1,268 @@
+"""History REST endpoints (the upstream's paths): validated parameters, parameterised queries.
+
+GET /streaming/api/patterns/<symbol>?hours=1..24&limit=1..1000
+GET /streaming/api/indicators/<symbol>?hours=1..24&indicator=NAME&limit=1..5000
+GET /streaming/api/alerts?hours=1..24&alert_type=TYPE&limit=10..500
+GET /streaming/api/summary?hours=1..168
+Each takes ?format=csv. A bad parameter is a 400 with a JSON reason; nothing a client sends
+reaches SQL as text (every value is a bound parameter of a SQLAlchemy Core query). JSON rows are
+encoded by PostgreSQL (json_agg), so a 1000-row answer creates no Python object per row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.exc import SQLAlchemyError
+from tornado.ioloop import IOLoop
+
+from analytics.db import engine_for
+from analytics.tables import critical_alerts, indicator_alerts, indicators, patterns
+from dashboard.runtime import get_ingest
+from dashboard.web.rest import APIHandler
+
+SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_/^=:]{0,31}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+class BadParameter(ValueError):
+    """A client's parameter is unusable; the message names it."""
+
+
+def _int(args: dict, name: str, default: int, lo: int, hi: int) -> int:
+    raw = args.pop(name, None)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"\d{1,7}", raw):
+        raise BadParameter(f"{name}: expected a whole number from {lo} to {hi}, got {raw[:40]!r}")
+    value = int(raw)
+    if not lo <= value <= hi:
+        raise BadParameter(f"{name}: must be from {lo} to {hi}, got {value}")
+    return value
+
+
+def _name(args: dict, name: str, pattern: re.Pattern = NAME) -> str | None:
+    raw = args.pop(name, None)
+    if raw is None or raw == "":
+        return None
+    if not pattern.fullmatch(raw):
+        raise BadParameter(f"{name}: letters, digits, '_', '.', '-' only (at most 64), got {raw[:40]!r}")
+    return raw
+
+
+class EncodedRows:
+    """A JSON answer whose `rows` PostgreSQL already encoded; `fields` come before them."""
+
+    def __init__(self, fields: dict, rows_json: str, count: int):
+        self.fields, self.rows_json, self.count = fields, rows_json, count
+
+    def encode(self) -> bytes:
+        head = json.dumps({**self.fields, "count": self.count})[:-1]
+        return f'{head}, "rows": {self.rows_json}}}'.encode()
+
+
+class HistoryHandler(APIHandler):
+    """Shared parsing, database access and JSON/CSV output for the history endpoints."""
+
+    columns: list[str] = []
+    max_hours = 24
+    fmt = "json"
+
+    def args(self) -> dict:
+        """The query parameters, each given once (repeats are a client error)."""
+        args = {}
+        for key, values in self.request.query_arguments.items():
+            if len(values) != 1:
+                raise BadParameter(f"{key}: give it once")
+            args[key] = values[0].decode("utf-8", "replace")
+        return args
+
+    async def get(self, *path) -> None:
+        try:
+            args = self.args()
+            fmt = self.fmt = args.pop("format", "json")
+            if fmt not in ("json", "csv"):
+                raise BadParameter(f"format: json or csv, got {fmt[:20]!r}")
+            hours = _int(args, "hours", 1, 1, self.max_hours)
+            result = self.query(args, hours, *path)
+            if args:
+                raise BadParameter(f"unknown parameter {sorted(args)[0][:40]!r}")
+        except BadParameter as exc:
+            return self.send_error_json(400, str(exc))
+        url = get_ingest().settings.database_url
+        if not url:
+            return self.send_error_json(503, "no history store: serve with --record or set DATABASE_URL")
+        try:  # off the server's loop, so the live page keeps streaming meanwhile
+            payload = await IOLoop.current().run_in_executor(None, result, engine(url))
+        except SQLAlchemyError as exc:
+            return self.send_error_json(503, f"history store unavailable: {type(exc.orig or exc).__name__}")
+        if fmt == "csv":
+            return self.write_csv(payload)
+        if isinstance(payload, EncodedRows):
+            self.set_header("Content-Type", "application/json")
+            self.set_header("Cache-Control", "no-store")
+            return self.finish(payload.encode())
+        self.write_json(payload)
+
+    def query(self, args: dict, hours: int, *path):
+        raise NotImplementedError
+
+    def write_csv(self, payload: dict) -> None:
+        rows = payload.get("rows", [])
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=self.columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in row.items()})
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="{self.csv_name}.csv"')
+        self.finish(out.getvalue())
+
+    csv_name = "history"
+
+
+@cache
+def engine(url: str) -> sa.Engine:
+    return engine_for(url)
+
+
+def _since(hours: int) -> datetime:
+    return datetime.now(UTC) - timedelta(hours=hours)
+
+
+def _rows(conn, stmt) -> list[dict]:
+    return [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r._mapping.items()}
+            for r in conn.execute(stmt)]
+
+
+def _answer(eng: sa.Engine, fmt: str, stmt, newest_first, fields: dict) -> dict | EncodedRows:
+    """The statement's rows after `fields`: dicts for CSV, or JSON built by PostgreSQL in the same order."""
+    with eng.connect() as conn:
+        if fmt == "csv":
+            rows = _rows(conn, stmt)
+            return {**fields, "count": len(rows), "rows": rows}
+        sub = stmt.subquery("r")
+        ordered = aggregate_order_by(sa.literal_column("r"), sub.c[newest_first.name].desc())
+        encoded = sa.select(sa.func.coalesce(sa.func.json_agg(ordered), sa.text("'[]'::json")).cast(sa.Text),
+                            sa.func.count()).select_from(sub)
+        rows_json, count = conn.execute(encoded).one()
+    return EncodedRows(fields, rows_json, count)
+
+
+def _symbol(raw: str) -> str:
+    if not SYMBOL.fullmatch(raw):
+        raise BadParameter(f"symbol: 1-32 letters, digits or . - _ / ^ = :, got {raw[:40]!r}")
+    return raw
+
+
+class PatternsHandler(HistoryHandler):
+    columns = ["detected_at", "symbol", "pattern_type", "confidence", "timeframe", "high_confidence",
+               "session_id", "parameters"]
+    csv_name = "patterns"
+
+    def query(self, args, hours, symbol):
+        symbol = _symbol(symbol)
+        limit = _int(args, "limit", 100, 1, 1000)
+        t = patterns
+        stmt = (sa.select(*(t.c[c] for c in self.columns)).where(t.c.symbol == symbol, t.c.detected_at >= _since(hours))
+                .order_by(t.c.detected_at.desc()).limit(limit))
+
+        return lambda eng: _answer(eng, self.fmt, stmt, t.c.detected_at, {"symbol": symbol, "hours": hours})
+
+
+class IndicatorsHandler(HistoryHandler):
+    columns = ["calculated_at", "symbol", "indicator", "values", "timeframe", "session_id"]
+    csv_name = "indicators"
+
+    def query(self, args, hours, symbol):
+        symbol = _symbol(symbol)
+        name = _name(args, "indicator")
+        limit = _int(args, "limit", 1000, 1, 5000)
+        t = indicators
+        cond = [t.c.symbol == symbol, t.c.calculated_at >= _since(hours)]
+        if name:
+            cond.append(t.c.indicator == name)
+        stmt = (sa.select(*(t.c[c] for c in self.columns)).where(*cond)
+                .order_by(t.c.calculated_at.desc()).limit(limit))
+
+        return lambda eng: _answer(eng, self.fmt, stmt, t.c.calculated_at,
+                                   {"symbol": symbol, "hours": hours, "indicator": name})
+
+
+class AlertsHandler(HistoryHandler):
+    columns = ["alerted_at", "symbol", "alert_type", "data", "session_id"]
+    csv_name = "alerts"
+
+    def query(self, args, hours):
+        kind = _name(args, "alert_type")
+        limit = _int(args, "limit", 50, 10, 500)
+        t = indicator_alerts
+        cond = [t.c.alerted_at >= _since(hours)]
+        if kind:
+            cond.append(t.c.alert_type == kind.upper())
+        stmt = (sa.select(*(t.c[c] for c in self.columns)).where(*cond)
+                .order_by(t.c.alerted_at.desc()).limit(limit))
+
+        return lambda eng: _answer(eng, self.fmt, stmt, t.c.alerted_at,
+                                   {"hours": hours, "alert_type": kind.upper() if kind else None})
+
+
+class SummaryHandler(HistoryHandler):
+    columns = ["section", "key", "count"]
+    csv_name = "summary"
+    max_hours = 168
+
+    def query(self, args, hours):
+        started = get_ingest().session.started
+        session_id = started.session_id if started else None
+        since = _since(hours)
+        p, a, i, c = patterns, indicator_alerts, indicators, critical_alerts
+
+        def scope(t, time_col):
+            cond = [t.c[time_col] >= since]
+            if session_id:
+                cond.append(t.c.session_id == session_id)
+            return cond
+
+        def run(eng):
+            with eng.connect() as conn:
+                by_type = dict(conn.execute(sa.select(p.c.pattern_type, sa.func.count()).where(*scope(p, "detected_at"))
+                                            .group_by(p.c.pattern_type).order_by(sa.func.count().desc())).all())
+                top = conn.execute(sa.select(p.c.symbol, sa.func.count().label("n")).where(*scope(p, "detected_at"))
+                                   .group_by(p.c.symbol).order_by(sa.text("n desc"), p.c.symbol).limit(10)).all()
+                alerts = dict(conn.execute(sa.select(a.c.alert_type, sa.func.count()).where(*scope(a, "alerted_at"))
+                                           .group_by(a.c.alert_type).order_by(sa.func.count().desc())).all())
+                totals = {
+                    "patterns": sum(by_type.values()),
+                    "high_confidence": conn.execute(sa.select(sa.func.count()).where(
+                        *scope(p, "detected_at"), p.c.high_confidence)).scalar_one(),
+                    "indicators": conn.execute(sa.select(sa.func.count()).where(*scope(i, "calculated_at"))).scalar_one(),
+                    "indicator_alerts": sum(alerts.values()),
+                    "critical_alerts": conn.execute(sa.select(sa.func.count()).where(
+                        c.c.alerted_at >= since)).scalar_one(),
+                    "symbols": conn.execute(sa.select(sa.func.count(sa.distinct(p.c.symbol))).where(
+                        *scope(p, "detected_at"))).scalar_one(),
+                }
+            rows = ([{"section": "pattern_type", "key": k, "count": v} for k, v in by_type.items()]
+                    + [{"section": "top_symbol", "key": s, "count": n} for s, n in top]
+                    + [{"section": "alert_type", "key": k, "count": v} for k, v in alerts.items()]
+                    + [{"section": "total", "key": k, "count": v} for k, v in totals.items()])
+            return {"session_id": session_id, "hours": hours, "totals": totals, "patterns_by_type": by_type,
+                    "top_symbols": [{"symbol": s, "patterns": n} for s, n in top],
+                    "alert_distribution": alerts, "rows": rows}
+        return run
+
+
+ROUTES = [
+    (r"/streaming/api/patterns/([^/]+)", PatternsHandler, {}),
+    (r"/streaming/api/indicators/([^/]+)", IndicatorsHandler, {}),
+    (r"/streaming/api/alerts", AlertsHandler, {}),
+    (r"/streaming/api/summary", SummaryHandler, {}),
+]

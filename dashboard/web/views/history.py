@@ -1,0 +1,207 @@
+"""History on the page: recorded patterns and indicators for chosen symbols, with live points
+appended as they arrive, and the day's unusual activity against its baseline."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from html import escape
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+import param
+
+import analytics
+from dashboard.stream.ingest import Ingest
+from dashboard.web.views.table import LiveTable
+
+RANGES = {"last hour": 1, "last 6 hours": 6, "last 24 hours": 24, "last 7 days": 24 * 7, "last 30 days": 24 * 30}
+INDICATOR_VALUES = {"RSI": "value", "SMA": "value", "MACD": "macd", "BollingerBands": "middle"}
+LIVE_POINTS = 20_000  # points kept per chart
+UNUSUAL_COLUMNS = [{"field": "symbol", "title": "Symbol"}, {"field": "today", "title": "Today", "kind": "num"},
+                   {"field": "baseline_mean", "title": "Baseline mean", "kind": "num"},
+                   {"field": "baseline_std", "title": "Baseline std", "kind": "num"},
+                   {"field": "z", "title": "z-score", "kind": "num"}]
+
+hv.extension("bokeh", logo=False)
+
+_PATTERNS = pd.DataFrame({"detected_at": pd.Series(dtype="datetime64[ns]"), "confidence": pd.Series(dtype=float),
+                          "symbol": pd.Series(dtype=str), "pattern_type": pd.Series(dtype=str)})
+_SERIES = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
+                        "symbol": pd.Series(dtype=str)})
+_MARKS = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
+                       "alert_type": pd.Series(dtype=str), "symbol": pd.Series(dtype=str)})
+
+
+def _naive(series: pd.Series) -> pd.Series:
+    """UTC times without a zone (what HoloViews plots without surprises)."""
+    return series.dt.tz_convert("UTC").dt.tz_localize(None)
+
+
+class HistoryView(pn.viewable.Viewer):
+    """Pick symbols and a range; see patterns (confidence over time) and an indicator with its alerts."""
+
+    symbols = param.List(default=[], doc="symbols to chart (empty: all)")
+    range = param.Selector(objects=list(RANGES), default="last 24 hours")
+    indicator = param.Selector(objects=list(INDICATOR_VALUES), default="RSI")
+    baseline_days = param.Integer(default=20, bounds=(2, 250))
+    status = param.String(default="")
+
+    def __init__(self, ingest: Ingest, database_url: str, **params):
+        super().__init__(**params)
+        self.ingest = ingest
+        self.database_url = database_url
+        self.patterns = _PATTERNS.copy()
+        self.pattern_stream = hv.streams.Buffer(_PATTERNS.copy(), length=LIVE_POINTS, index=False)
+        self.series_stream = hv.streams.Buffer(_SERIES.copy(), length=LIVE_POINTS, index=False)
+        self.marks_stream = hv.streams.Buffer(_MARKS.copy(), length=LIVE_POINTS, index=False)
+        self.unusual_table = LiveTable(columns=UNUSUAL_COLUMNS, max_rows=500, height=260,
+                                       sizing_mode="stretch_width", name="unusual",
+                                       placeholder="Load a range to compare today with its baseline")
+        self._consumer = ingest.buffer.register(f"history-{id(self)}")
+        self._callback = None
+        self._known: set[str] = set()
+        self._layout = self._build()
+
+    # ------------------------------------------------------------ layout
+
+    def _build(self) -> pn.viewable.Viewable:
+        symbols = pn.widgets.MultiChoice.from_param(self.param.symbols, name="Symbols", options=[], width=300,
+                                                    placeholder="all symbols")
+        self._symbol_widget = symbols
+        load = pn.widgets.Button(name="Load history", button_type="primary", width=140)
+        load.on_click(lambda _: self.load())
+        scatter = hv.DynamicMap(self._pattern_points, streams=[self.pattern_stream])
+        curve = hv.DynamicMap(self._series_curve, streams=[self.series_stream])
+        marks = hv.DynamicMap(self._alert_marks, streams=[self.marks_stream])
+        download = pn.widgets.FileDownload(callback=lambda: io.StringIO(self.patterns.to_csv(index=False)),
+                                           filename="tickstock-history-patterns.csv", label="Export patterns (CSV)",
+                                           width=200)
+        return pn.Column(
+            pn.Row(symbols, pn.widgets.Select.from_param(self.param.range, name="Range", width=150),
+                   pn.widgets.Select.from_param(self.param.indicator, name="Indicator", width=150),
+                   load, pn.pane.HTML(self.param.status.rx().rx.pipe(escape))),
+            pn.pane.HoloViews(scatter, sizing_mode="stretch_width"),
+            pn.pane.HoloViews(curve * marks, sizing_mode="stretch_width"),
+            "### Unusual activity today (z-score against the baseline days)",
+            self.unusual_table,
+            download,
+            sizing_mode="stretch_width",
+        )
+
+    def _pattern_points(self, data: pd.DataFrame) -> hv.Scatter:
+        return hv.Scatter(data, "detected_at", ["confidence", "symbol", "pattern_type"]).opts(
+            color="pattern_type", cmap="Category10", size=7, alpha=0.75, tools=["hover"], height=300,
+            responsive=True, ylim=(0, 1.02), title="Patterns over time (confidence)", legend_position="right",
+            xlabel="detected (UTC)")
+
+    def _series_curve(self, data: pd.DataFrame) -> hv.Curve:
+        return hv.Curve(data, "t", ["value", "symbol"]).opts(
+            height=280, responsive=True, tools=["hover"], title=f"{self.indicator} with its alerts", xlabel="UTC",
+            color="#2b6cb0")
+
+    def _alert_marks(self, data: pd.DataFrame) -> hv.Scatter:
+        return hv.Scatter(data, "t", ["value", "alert_type", "symbol"]).opts(
+            marker="triangle", size=11, color="#c53030", tools=["hover"])
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
+    # ------------------------------------------------------------ data
+
+    def window(self) -> tuple[datetime, datetime]:
+        end = datetime.now(UTC)
+        return end - timedelta(hours=RANGES[self.range]), end
+
+    def load(self) -> None:
+        """Read the chosen range from PostgreSQL into the charts and the unusual-activity table."""
+        start, end = self.window()
+        symbols = self.symbols or None
+        try:
+            patterns = analytics.load_patterns(self.database_url, symbols, start, end,
+                                               columns=["symbol", "pattern_type", "confidence", "detected_at"])
+            indicators = analytics.load_indicators(self.database_url, symbols, start, end, indicators=[self.indicator])
+            alerts = analytics.load_alerts(self.database_url, symbols, start, end)
+            baseline = analytics.load_patterns(
+                self.database_url, symbols, end - timedelta(days=self.baseline_days * 1.5 + 3), end,
+                columns=["symbol", "pattern_type", "detected_at"])
+        except Exception as exc:  # the database is away: say so, keep the page alive
+            self.status = f"history unavailable: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+            return
+        self.patterns = patterns
+        self.pattern_stream.clear()
+        self.pattern_stream.send(self._pattern_frame(patterns))
+        series, marks = self._indicator_frames(indicators, alerts)
+        self.series_stream.clear()
+        self.series_stream.send(series)
+        self.marks_stream.clear()
+        self.marks_stream.send(marks)
+        unusual = analytics.unusual_activity(baseline, baseline_days=self.baseline_days).head(500)
+        self.unusual_table.reset(self._unusual_rows(unusual)[::-1])
+        self._known |= set(patterns["symbol"].astype(str))
+        self._symbol_widget.options = {escape(s): s for s in sorted(self._known)}  # labels render as HTML
+        self.status = f"{len(patterns):,} patterns, {len(indicators):,} {self.indicator} values, {len(alerts):,} alerts"
+
+    @staticmethod
+    def _pattern_frame(df: pd.DataFrame) -> pd.DataFrame:
+        if df.empty:
+            return _PATTERNS.copy()
+        return pd.DataFrame({"detected_at": _naive(df["detected_at"]), "confidence": df["confidence"].astype(float),
+                             "symbol": df["symbol"].astype(str), "pattern_type": df["pattern_type"].astype(str)})
+
+    def _indicator_frames(self, indicators: pd.DataFrame, alerts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        key = INDICATOR_VALUES[self.indicator]
+        if indicators.empty or key not in indicators:
+            series = _SERIES.copy()
+        else:
+            series = pd.DataFrame({"t": _naive(indicators["calculated_at"]), "value": indicators[key].astype(float),
+                                   "symbol": indicators["symbol"].astype(str)}).sort_values("t")
+        if alerts.empty or series.empty:
+            return series, _MARKS.copy()
+        wanted = alerts[alerts["alert_type"].astype(str).str.startswith(self.indicator[:3].upper())]
+        marks = pd.DataFrame({"t": _naive(wanted["alerted_at"]), "alert_type": wanted["alert_type"].astype(str),
+                              "symbol": wanted["symbol"].astype(str)}).sort_values("t")
+        located = pd.merge_asof(marks, series.rename(columns={"symbol": "s"}), on="t", left_by="symbol",
+                                right_by="s", direction="backward")
+        return series, located[["t", "value", "alert_type", "symbol"]].dropna(subset=["value"])
+
+    @staticmethod
+    def _unusual_rows(df: pd.DataFrame) -> list[dict]:
+        fields = [c["field"] for c in UNUSUAL_COLUMNS]
+        rows = df.reindex(columns=fields).astype({"symbol": str}).to_dict("records")
+        return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]
+
+    # ------------------------------------------------------------ live points
+
+    def start(self) -> HistoryView:
+        self._callback = pn.state.add_periodic_callback(self.append_live, period=1000)
+        return self
+
+    def close(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+        self.ingest.buffer.unregister(self._consumer)
+
+    def append_live(self) -> int:
+        """Append the patterns and indicator values that arrived since the last call."""
+        events = self._consumer.drain()
+        if not events:
+            return 0
+        wanted = set(self.symbols)
+        patterns = analytics.live_frame(events, kind="pattern")
+        indicators = analytics.live_frame(events, kind="indicator")
+        alerts = analytics.live_frame(events, kind="indicator_alert")
+        if wanted:
+            patterns = patterns[patterns["symbol"].astype(str).isin(wanted)]
+            indicators = indicators[indicators["symbol"].astype(str).isin(wanted)]
+            alerts = alerts[alerts["symbol"].astype(str).isin(wanted)]
+        indicators = indicators[indicators["indicator"].astype(str) == self.indicator]
+        if not patterns.empty:
+            self.pattern_stream.send(self._pattern_frame(patterns))
+        series, marks = self._indicator_frames(indicators, alerts)
+        if not series.empty:
+            self.series_stream.send(series)
+        if not marks.empty:
+            self.marks_stream.send(marks)
+        return len(patterns) + len(series)

@@ -1,0 +1,1 @@
+"""The wire contract: channels, what TickStockPL sends, and how it is decoded."""

@@ -1,0 +1,52 @@
+"""The producer's session state: which session the status bar shows, and when it is stopped."""
+
+from __future__ import annotations
+
+import json
+
+from dashboard.stream.session import SessionTracker
+from dashboard.wire import decoding as D
+from dashboard.wire.channels import Channels
+
+CH = Channels()
+
+
+def event(channel: str, payload: dict, received: float = 1_750_000_000.0):
+    return D.decode(CH.suffix(channel), channel, json.dumps(payload).encode(), received)
+
+
+def started(session_id: str):
+    return event(CH.session_started, {"event": "session_started", "data": {"session_id": session_id}})
+
+
+def stopped(session_id: str | None):
+    data = {"reason": "done"} if session_id is None else {"session_id": session_id, "reason": "done"}
+    return event(CH.session_stopped, {"event": "session_stopped", "data": data})
+
+
+def test_when_the_shown_session_stops_another_still_open_is_shown():
+    tracker = SessionTracker()
+    for e in (started("first"), started("second"), stopped("second")):
+        tracker.update(e)
+    snap = tracker.snapshot(now=1_750_000_001.0)
+    assert (snap["session_id"], snap["status"]) == ("first", "active")
+    tracker.update(stopped("first"))
+    snap = tracker.snapshot(now=1_750_000_001.0)
+    assert (snap["session_id"], snap["status"]) == ("first", "stopped")
+
+
+def test_a_stop_of_another_session_leaves_the_shown_one_alone():
+    tracker = SessionTracker()
+    for e in (started("first"), started("second"), stopped("first")):
+        tracker.update(e)
+    snap = tracker.snapshot(now=1_750_000_001.0)
+    assert (snap["session_id"], snap["status"]) == ("second", "active")
+
+
+def test_a_stop_that_names_no_session_stops_the_shown_one_and_is_recorded_under_its_id():
+    tracker = SessionTracker()
+    tracker.update(started("only"))
+    stop = stopped(None)
+    tracker.update(stop)
+    assert stop.session_id == "only"
+    assert tracker.snapshot(now=1_750_000_001.0)["status"] == "stopped"

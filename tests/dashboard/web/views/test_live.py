@@ -1,0 +1,153 @@
+"""The live view's state, driven by real decoded events, without a browser."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dashboard.settings import Settings
+from dashboard.stream.ingest import Ingest
+from dashboard.web.views.live import LiveDashboard
+from tests.fixtures import detection
+
+P, D = "tickstock:patterns:streaming", "tickstock:patterns:detected"
+
+
+@pytest.fixture
+def ingest(redis_url):
+    # the ingest is not started: tests hand it messages exactly as the subscriber would
+    ing = Ingest(Settings.from_env({}), redis_url)
+    yield ing
+    ing.buffer.stop()
+
+
+def publish(ingest: Ingest, *messages: tuple[str, dict]) -> None:
+    ingest.handle([[b"message", ch.encode(), json.dumps(p).encode()] for ch, p in messages])
+    ingest.buffer.flush()
+
+
+def test_patterns_appear_newest_first_with_high_confidence_marked(ingest):
+    dash = LiveDashboard(ingest)
+    publish(ingest, (P, detection("AAPL", conf=0.9)), (P, detection("MSFT", conf=0.75, ts="2025-01-24T10:16:00Z")))
+    dash.drain()
+    rows = dash.pattern_table.rows
+    assert [(r["symbol"], r["_cls"]) for r in rows] == [("MSFT", ""), ("AAPL", "high")]
+    assert rows[1]["parameters"] == "open=1.5 close=1.25"
+
+
+def test_same_detection_on_both_channels_is_one_row(ingest):
+    dash = LiveDashboard(ingest)
+    publish(ingest, (P, detection()), (D, detection()))
+    dash.drain()
+    assert len(dash.pattern_table.rows) == 1
+
+
+def test_symbol_type_and_confidence_filters_are_per_session_and_lose_nothing(ingest):
+    a, b = LiveDashboard(ingest), LiveDashboard(ingest)
+    publish(ingest, (P, detection("AAPL", "Doji", 0.95)), (P, detection("TSLA", "Hammer", 0.75)),
+            (P, detection("NVDA", "Doji", 0.8)))
+    a.drain()
+    b.drain()
+    a.symbols = ["TSLA"]
+    assert [r["symbol"] for r in a.pattern_table.rows] == ["TSLA"]
+    assert len(b.pattern_table.rows) == 3  # the other session keeps its own view
+    a.symbols = []
+    a.pattern_types = ["Doji"]
+    assert sorted(r["symbol"] for r in a.pattern_table.rows) == ["AAPL", "NVDA"]
+    a.min_confidence = 0.9
+    assert [r["symbol"] for r in a.pattern_table.rows] == ["AAPL"]
+    a.param.update(pattern_types=[], min_confidence=0.0)
+    assert len(a.pattern_table.rows) == 3  # clearing the filters brings everything back
+
+
+def test_pause_freezes_the_view_and_resume_catches_up(ingest):
+    dash = LiveDashboard(ingest)
+    publish(ingest, (P, detection("AAA")))
+    dash.drain()
+    dash.paused = True
+    publish(ingest, (P, detection("BBB")), (P, detection("CCC")))
+    dash.drain()
+    assert [r["symbol"] for r in dash.pattern_table.rows] == ["AAA"]
+    assert dash.missed_while_paused == 2
+    dash.paused = False
+    assert [r["symbol"] for r in dash.pattern_table.rows] == ["CCC", "BBB", "AAA"]
+    assert dash.missed_while_paused == 0
+
+
+def test_alerts_read_as_sentences_and_indicators_merge_per_symbol(ingest):
+    dash = LiveDashboard(ingest)
+    calc = {"event": "indicator_calculated", "timestamp": "2025-01-24T10:15:30Z"}
+    publish(ingest,
+            ("tickstock:alerts:indicators", {"alert_type": "RSI_OVERBOUGHT", "symbol": "AAPL", "data": {"rsi": 72.5}}),
+            ("tickstock:indicators:streaming", {**calc, "calculation": {"indicator_type": "RSI", "symbol": "AAPL",
+                                                                         "values": {"value": 72.5}}}),
+            ("tickstock:indicators:streaming", {**calc, "calculation": {"indicator": "MACD", "symbol": "AAPL",
+                                                                         "values": {"macd": 0.4, "signal": 0.3,
+                                                                                    "histogram": 0.1}}}))
+    dash.drain()
+    assert dash.alert_table.rows[0]["sentence"] == "AAPL: RSI overbought (72.5)"
+    assert dash.alert_table.rows[0]["_cls"] == "bearish"
+    (grid,) = dash.indicator_table.rows
+    assert (grid["symbol"], grid["RSI.value"], grid["MACD.signal"]) == ("AAPL", 72.5, 0.3)
+
+
+def test_critical_alert_raises_the_banner_with_escaped_text_without_waiting(ingest):
+    dash = LiveDashboard(ingest)
+    ingest.handle([[b"message", b"tickstock:alerts:critical",
+                    json.dumps({"type": "CONNECTION_LOST", "message": "<b>feed</b> down"}).encode()]])
+    dash.drain()  # no flush: critical alerts take the fast lane
+    assert dash.banner.visible
+    assert "&lt;b&gt;feed&lt;/b&gt; down" in dash.banner.object and "<b>feed</b>" not in dash.banner.object
+    assert dash.critical_table.rows[0]["alert_type"] == "CONNECTION_LOST"
+
+
+def test_status_metrics_and_health_follow_the_stream(ingest):
+    dash = LiveDashboard(ingest)
+    publish(ingest, ("tickstock:streaming:session_started",
+                     {"event": "session_started", "data": {"session_id": "s-1", "symbol_universe_key": "top_500"}}),
+            ("tickstock:streaming:health", {"status": "degraded", "issues": ["<script>x</script>"],
+                                            "resources": {"cpu_percent": 91.0}}),
+            ("tickstock:patterns:streaming", {"symbol": ""}))
+    dash.drain()
+    dash.refresh_status()
+    assert "s-1" in dash.status_pane.object and "top_500" in dash.status_pane.object
+    assert 'data-metric="rejected"' in dash.metrics_pane.object and "ts-card bad" in dash.metrics_pane.object
+    assert "&lt;script&gt;" in dash.health_pane.object and "<script>" not in dash.health_pane.object
+    assert dash.health_source.data["cpu"] == [91.0]
+
+
+def test_csv_export_holds_the_visible_rows(ingest):
+    dash = LiveDashboard(ingest)
+    publish(ingest, (P, detection("AAPL")), (P, detection("TSLA", ts="2025-01-24T10:16:00Z")))
+    dash.drain()
+    frame = dash.pattern_table.to_frame()
+    assert list(frame["Symbol"]) == ["TSLA", "AAPL"]
+    assert str(frame["Time"].dt.tz) == "UTC"
+
+
+def test_a_new_session_starts_with_the_recent_stream(ingest):
+    publish(ingest, (P, detection("EARLY")))
+    late = LiveDashboard(ingest)
+    late.drain()
+    assert [r["symbol"] for r in late.pattern_table.rows] == ["EARLY"]
+
+
+def test_closing_a_session_releases_its_consumer(ingest):
+    dash = LiveDashboard(ingest)
+    assert any(c["name"] == f"session-{dash.session_id}" for c in ingest.buffer.stats()["consumers"])
+    dash.close()
+    assert not any(c["name"] == f"session-{dash.session_id}" for c in ingest.buffer.stats()["consumers"])
+
+
+def test_an_urgent_drain_takes_the_critical_alert_and_leaves_buffered_rows_for_the_next(ingest):
+    dash = LiveDashboard(ingest)
+    publish(ingest, (P, detection("AAA")))
+    ingest.handle([[b"message", b"tickstock:alerts:critical",
+                    json.dumps({"type": "FEED_DOWN", "message": "feed down"}).encode()]])
+    dash.drain(urgent_only=True)
+    assert dash.critical_table.rows[0]["alert_type"] == "FEED_DOWN"
+    assert dash.pattern_table.rows == []  # held, not lost
+    publish(ingest, (P, detection("BBB", ts="2025-01-24T10:16:00Z")))
+    dash.drain()
+    assert [r["symbol"] for r in dash.pattern_table.rows] == ["BBB", "AAA"]
