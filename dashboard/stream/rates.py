@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, deque
 from typing import get_args
 
@@ -13,51 +14,69 @@ RATE_SPAN_S = 5  # events/s is averaged over the last 5 complete seconds
 
 
 class RateWindow:
-    """Counts per event type in one-second buckets, and when each symbol was last seen."""
+    """Counts per event type in one-second buckets, and when each symbol was last seen.
+
+    One writer (the ingest) and any number of readers (the page's sessions, /api/status). The
+    writer takes the lock once per batch, in `bucket`, and then counts into the current second and
+    stamps `last_seen` without it, so the hot path stays a dict increment. Readers therefore never
+    iterate those live dicts: under the lock they take one-call copies (`dict(d)` copies in C,
+    atomic under the GIL) and work on the copies; iterating a deque or dict the writer is
+    changing raised RuntimeError on the page."""
 
     def __init__(self, span: int = C.RATE_WINDOW_S):
         self.span = span
         self._second: int | None = None
         self._current: Counter = Counter()
         self._history: deque[tuple[int, Counter]] = deque(maxlen=span)
-        self.last_seen: dict[str, float] = {}
+        self.last_seen: dict[str, float] = {}  # written by the writer only (pruned in `bucket`)
+        self._lock = threading.Lock()  # the buckets roll over together: a reader never counts one twice
 
     def bucket(self, now: float) -> Counter:
-        """The counter of the second `now` falls in, rolling older seconds into history."""
+        """(writer) The counter of the second `now` falls in, rolling older seconds into history."""
         second = int(now)
-        if second != self._second:
+        with self._lock:
+            if second == self._second:
+                return self._current
             if self._second is not None:
                 self._history.append((self._second, self._current))
             self._second, self._current = second, Counter()
-        return self._current
+            current = self._current
+        self._forget(now - self.span)  # once a second, on the writer's own thread
+        return current
+
+    def _forget(self, horizon: float) -> None:
+        """(writer) Drop symbols not seen since `horizon`, so `last_seen` stays the size of the window."""
+        seen = self.last_seen
+        for symbol in [s for s, t in seen.items() if t < horizon]:
+            del seen[symbol]
 
     def snapshot(self, now: float) -> dict:
         second = int(now)
-        buckets = list(self._history)
-        if self._second is not None:
-            buckets.append((self._second, self._current))
-        recent = [c for s, c in buckets if second - RATE_SPAN_S <= s < second]
+        with self._lock:
+            recent = [dict(c) for s, c in self._history if second - RATE_SPAN_S <= s < second]
+            if self._second is not None and second - RATE_SPAN_S <= self._second < second:
+                recent.append(dict(self._current))
+            seen = dict(self.last_seen)
         total: Counter = Counter()
         for c in recent:
             total.update(c)
         horizon = now - self.span
-        stale = [s for s, t in self.last_seen.items() if t < horizon]
-        for s in stale:
-            del self.last_seen[s]
         per_type = {KIND[k]: round(v / RATE_SPAN_S, 2) for k, v in total.items()}
         return {
             "events_per_s": round(sum(total.values()) / RATE_SPAN_S, 2),
             "events_per_s_by_type": per_type,
-            "active_symbols": len(self.last_seen),
+            "active_symbols": sum(1 for t in seen.values() if t >= horizon),
         }
 
     def counts_at(self, second: int) -> dict[str, int]:
         """The per-kind counts of one whole second (empty when nothing arrived then)."""
-        if second == self._second:
-            return {KIND[k]: n for k, n in self._current.items()}
-        for s, c in reversed(self._history):
-            if s == second:
-                return {KIND[k]: n for k, n in c.items()}
-            if s < second:
-                break
-        return {}
+        counts: dict = {}
+        with self._lock:
+            if second == self._second:
+                counts = dict(self._current)
+            else:
+                for s, c in reversed(self._history):
+                    if s <= second:
+                        counts = dict(c) if s == second else {}
+                        break
+        return {KIND[k]: n for k, n in counts.items()}
