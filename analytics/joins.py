@@ -47,7 +47,7 @@ def enrich_patterns(patterns_df: pd.DataFrame, indicators_df: pd.DataFrame,
 
 
 def with_base_rate(patterns_df: pd.DataFrame, history_df: pd.DataFrame, days: int = 20,
-                   until: date | None = None, weekdays_only: bool = True, tz: str = MARKET_TZ) -> pd.DataFrame:
+                   until: date | None = None, trading_days_only: bool = True, tz: str = MARKET_TZ) -> pd.DataFrame:
     """Each pattern with its symbol+type's historical rate: detections per day over the `days` days before.
 
     The window is the `days` days (weekdays by default) before `until`, which defaults to the
@@ -58,7 +58,7 @@ def with_base_rate(patterns_df: pd.DataFrame, history_df: pd.DataFrame, days: in
     if patterns_df.empty:
         return out.assign(base_count=pd.Series(dtype="int64"), base_rate=pd.Series(dtype="float64"))
     until = until or min(local_dates(patterns_df, tz))
-    window = set(window_days(until, days, weekdays_only))
+    window = set(window_days(until, days, trading_days_only))
     history = history_df[local_dates(history_df, tz).isin(window)] if not history_df.empty else history_df
     counts = (
         history.assign(symbol=history["symbol"].astype(str), pattern_type=history["pattern_type"].astype(str))

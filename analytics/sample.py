@@ -13,25 +13,20 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from .calendar import exchange, previous_trading_days
 from .frames import shape
 
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "GOOGL", "META", "AMD", "WMT", "JPM")
 PATTERN_TYPES = ("Doji", "Hammer", "BullishEngulfing", "BearishEngulfing", "HeadShoulders", "BreakoutDaily")
 INDICATORS = {"RSI": ("value",), "MACD": ("macd", "signal", "histogram"), "BollingerBands": ("upper", "middle", "lower")}
-SESSION_OPEN_UTC = pd.Timedelta(hours=14, minutes=30)  # 09:30 New York (EST)
-SESSION_SECONDS = 6.5 * 3600
+SESSION_SECONDS = 6.5 * 3600  # a full session, 09:30 to 16:00 New York
 BURST_SYMBOL = "NVDA"  # detections on the last day are multiplied for this symbol
 BURST_FACTOR = 4
 
 
 def trading_days(days: int, end: date) -> list[date]:
-    """The last `days` weekdays up to and including `end`."""
-    out, day = [], end
-    while len(out) < days:
-        if day.weekday() < 5:
-            out.append(day)
-        day -= timedelta(days=1)
-    return out[::-1]
+    """The last `days` trading days (exchange calendar) up to and including `end`."""
+    return previous_trading_days(end + timedelta(days=1), days)
 
 
 def session_id(day: date) -> str:
@@ -40,7 +35,8 @@ def session_id(day: date) -> str:
 
 
 def _opens(days: Sequence[date]) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex([pd.Timestamp(d, tz="UTC") + SESSION_OPEN_UTC for d in days])
+    """Each day's 09:30 New York in UTC (daylight saving included), from the exchange calendar."""
+    return pd.DatetimeIndex([exchange().session_open(pd.Timestamp(d)) for d in days]).tz_convert("UTC")
 
 
 def sample_sessions(days: Sequence[date]) -> pd.DataFrame:

@@ -51,14 +51,16 @@ def test_enrich_keeps_an_unsorted_frames_order():
     assert got.index.tolist() == [10, 5, 7] and got["RSI.value"].tolist() == [25.0, 50.0, 60.0]
 
 
-def test_base_rate_is_detections_per_day_over_the_previous_weekdays():
-    # Window: the 5 weekdays before Mon 2025-01-27 = Mon 20 .. Fri 24 (New York dates).
+def test_base_rate_is_detections_per_day_over_the_previous_trading_days():
+    # Window: the 5 trading days before Mon 2025-01-27 = Fri 17, Tue 21 .. Fri 24 (New York dates):
+    # Mon 20 is Martin Luther King Jr. Day, when the exchange is closed.
     history = patterns(
-        *[("AAPL", "Doji", f"2025-01-{d} 15:00") for d in (20, 21, 21, 23, 24, 24, 24)],  # 7 in the window
+        *[("AAPL", "Doji", f"2025-01-{d} 15:00") for d in (17, 21, 21, 23, 24, 24, 24)],  # 7 in the window
         ("AAPL", "Doji", "2025-01-25 15:00"),  # Saturday: not a baseline day
-        ("AAPL", "Doji", "2025-01-17 15:00"),  # before the window
+        ("AAPL", "Doji", "2025-01-16 15:00"),  # before the window
         ("AAPL", "Hammer", "2025-01-22 15:00"),
-        ("AAPL", "Doji", "2025-01-21 02:00"),  # 21:00 on the 20th in New York: still in the window
+        ("AAPL", "Doji", "2025-01-20 15:00"),  # the holiday: not a baseline day
+        ("AAPL", "Doji", "2025-01-22 02:00"),  # 21:00 on the 21st in New York: in the window
     )
     live = patterns(("AAPL", "Doji", "2025-01-27 15:00"), ("AAPL", "Hammer", "2025-01-27 15:01"),
                     ("TSLA", "Doji", "2025-01-27 15:02"))
@@ -70,7 +72,7 @@ def test_base_rate_is_detections_per_day_over_the_previous_weekdays():
 def test_base_rate_window_can_end_on_a_given_day_and_count_weekends():
     history = patterns(("AAPL", "Doji", "2025-01-25 15:00"), ("AAPL", "Doji", "2025-01-26 15:00"))
     live = patterns(("AAPL", "Doji", "2025-01-27 15:00"))
-    got = with_base_rate(live, history, days=2, until=date(2025, 1, 27), weekdays_only=False)
+    got = with_base_rate(live, history, days=2, until=date(2025, 1, 27), trading_days_only=False)
     assert got["base_count"].tolist() == [2] and got["base_rate"].tolist() == [1.0]
 
 

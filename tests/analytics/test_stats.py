@@ -124,3 +124,40 @@ def test_hours_are_int64_so_holoviews_bars_can_place_them():
     freq = pattern_frequency(patterns(("AAPL", "Doji", "2025-01-24 14:30", 0.8)), by=("hour",))
     assert freq["hour"].dtype == "int64"
     hv.render(hv.Bars(freq, "hour", "count"), backend="bokeh")  # raised on int32 hours with HoloViews 1.23
+
+
+NY = "America/New_York"
+
+
+def at_ny(text: str) -> str:
+    """A New York wall-clock time as UTC text (what the frames hold)."""
+    return pd.Timestamp(text, tz=NY).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_unusual_activity_compares_today_so_far_with_the_same_hours_of_previous_days():
+    rows = []
+    for day in BASELINE:  # each baseline day: 2 detections at 10:00, 6 more in the afternoon
+        rows += [("X", "Doji", at_ny(f"{day} 10:00:0{i}"), 0.8) for i in range(2)]
+        rows += [("X", "Doji", at_ny(f"{day} 15:00:0{i}"), 0.8) for i in range(6)]
+    rows += [("X", "Doji", at_ny(f"{TODAY} 10:00:0{i}"), 0.8) for i in range(4)]  # today, by 10:00
+    frame = patterns(*rows)
+    got = unusual_activity(frame, as_of=pd.Timestamp(f"{TODAY} 11:00", tz=NY)).iloc[0]
+    # by 11:00 each baseline day had 2: mean 2, std 0 (floored to 1) -> z 2; whole days (8) would say -4
+    assert (got["today"], got["baseline_mean"], got["z"]) == (4, 2.0, 2.0)
+    assert (got["baseline_median"], got["baseline_mad"], got["robust_z"]) == (2.0, 0.0, 2.0)
+
+
+def test_robust_z_is_not_swung_by_one_wild_baseline_day():
+    frame = daily({"X": [1, 2, 3, 4, 30, 6]}, [*BASELINE, TODAY])
+    got = unusual_activity(frame, today=date(2025, 1, 20), baseline_days=5).iloc[0]  # whole days
+    # mean 8, sample std sqrt(152.5): z = -2 / 12.349 = -0.162; median 3, MAD 1: robust_z = 3 / 1.4826
+    assert got["z"] == pytest.approx(-2 / math.sqrt(152.5))
+    assert got["robust_z"] == pytest.approx(3 / 1.4826)
+    assert (got["baseline_median"], got["baseline_mad"]) == (3.0, 1.0)
+
+
+def test_the_minimum_baseline_is_stated_and_below_it_there_is_no_score():
+    frame = daily({"X": [1, 2, 5]}, ["2025-01-16", "2025-01-17", TODAY])
+    got = unusual_activity(frame, min_baseline_days=3)
+    assert got.attrs["min_baseline_days"] == 3 and got["baseline_days"].iloc[0] == 2
+    assert np.isnan(got["z"].iloc[0]) and np.isnan(got["robust_z"].iloc[0])
