@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from analytics.calendar import holiday_name, is_trading_day, market_state, previous_trading_days, trading_days
+from analytics.calendar import (
+    holiday_name,
+    is_trading_day,
+    market_state,
+    previous_trading_days,
+    trading_days,
+)
 
 
 def utc(text: str) -> datetime:
