@@ -33,6 +33,7 @@ import psycopg
 from analytics.db import connect, upgrade
 from analytics.writer import MAX_REASON, Outcome, Prepared, write_batch
 from dashboard.stream.buffer import StreamingBuffer
+from dashboard.wire.events import AnyEvent
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Recorder:
         self.last_write_at: float | None = None
         self._batches: deque[_Batch] = deque()  # drained, not yet written, oldest first
         self._converting = 0  # events drained and being converted (not yet in _batches)
+        self._converting_since: float | None = None  # when the oldest of them was received
         self._account = threading.Lock()  # the counts change together, and are read together
         self._jobs: SimpleQueue = SimpleQueue()  # (future, prepared) for the writer threads; None ends one
         self._writers: list[threading.Thread] = []  # daemons: one stuck on a dead server never blocks exit
@@ -162,6 +164,7 @@ class Recorder:
                 with self._account:
                     events = self._consumer.drain(self.batch_max)
                     self._converting = len(events)
+                    self._converting_since = events[0].received if events else None
                 if events:
                     self._take(events)
             flying = [b for b in batches if b.future is not None]
@@ -203,13 +206,13 @@ class Recorder:
         except Exception as exc:  # a bug in the conversion: skip this batch, loudly, not the recorder
             log.exception("recorder could not convert %d events for writing", len(events))
             with self._account:
-                self._converting = 0
+                self._converting, self._converting_since = 0, None
                 self._skip(Counter({f"recorder: could not convert ({type(exc).__name__}: {exc})"[:MAX_REASON]:
                                     len(events)}))
             return
         with self._account:
             self._batches.append(batch)
-            self._converting = 0
+            self._converting, self._converting_since = 0, None
             self.not_recorded += batch.prepared.not_recorded
 
     def _skip(self, reasons: Counter) -> None:
@@ -260,57 +263,88 @@ class Recorder:
             self.written += outcome.written
             self.duplicate += outcome.duplicate
             self._skip(Counter(outcome.skipped))  # the writer has logged them
-        for table, n in outcome.added.items():
-            self.rows_added[table] = self.rows_added.get(table, 0) + n
-        self.batches += 1
+            for table, n in outcome.added.items():
+                self.rows_added[table] = self.rows_added.get(table, 0) + n
+            self.batches += 1
         self.last_write_at = time.time()
         self.last_error = None
         return True
 
     # ------------------------------------------------------------ status
 
+    # A status is read by other threads (every page, /api/status) while the recorder thread drains,
+    # converts and writes, and the ingest pushes onto the queue: each read takes the account lock
+    # and, for the queue, the consumer's own lock, so its figures are of one instant.
+
     @property
     def backlog(self) -> int:
         """Events received but not yet written (pending)."""
         with self._account:
-            return self._pending(self._consumer.queued if self._consumer else 0)
+            return self._pending(self._queue()[2])
+
+    def _queue(self) -> tuple[int, int, int, AnyEvent | None]:
+        """(under the account lock) The consumer's delivered, dropped, queued and oldest queued event,
+        read together under its lock (the ingest pushes meanwhile; only a drain, under the account
+        lock, empties it)."""
+        c = self._consumer
+        if c is None:
+            return 0, 0, 0, None
+        with c._lock:
+            q = c._queue
+            return c.delivered, c.dropped, len(q), (q[0] if q else None)
 
     def _pending(self, queued: int) -> int:
         """(under the account lock) Events queued, being converted, or in a batch not yet written."""
         return queued + self._converting + sum(b.prepared.count for b in self._batches)
 
+    def _lag(self, oldest_queued: AnyEvent | None) -> float:
+        """(under the account lock) Age of the oldest pending event: the batches are oldest first, then
+        the events being converted, then the queue (0 when caught up)."""
+        batch = next((b for b in self._batches if b.prepared.count), None)
+        if batch is not None:
+            received = batch.events[0].received
+        elif self._converting:
+            received = self._converting_since
+        elif oldest_queued is not None:
+            received = oldest_queued.received
+        else:
+            return 0.0
+        return round(time.time() - received, 3)
+
     def lag_s(self) -> float:
         """Age of the oldest event not yet written (0 when caught up)."""
-        batches = list(self._batches)
-        oldest = batches[0].events[0] if batches else None
-        if oldest is None and self._consumer is not None and self._consumer.queued:
-            oldest = self._consumer._queue[0]
-        return round(time.time() - oldest.received, 3) if oldest is not None else 0.0
+        with self._account:
+            return self._lag(self._queue()[3])
+
+    def _fates(self, delivered: int, dropped: int, queued: int) -> dict:
+        """(under the account lock) See `account`."""
+        return {"handed": delivered - self.not_recorded + dropped + queued, "written": self.written,
+                "duplicate": self.duplicate, "skipped": self.skipped, "dropped": dropped,
+                "pending": self._pending(queued)}
 
     def account(self) -> dict:
         """The fate of every event handed over: `handed = written + duplicate + skipped + dropped +
         pending`, read at one instant."""
-        c = self._consumer
         with self._account:
-            delivered, dropped, queued = (c.delivered, c.dropped, c.queued) if c is not None else (0, 0, 0)
-            return {"handed": delivered - self.not_recorded + dropped + queued, "written": self.written,
-                    "duplicate": self.duplicate, "skipped": self.skipped, "dropped": dropped,
-                    "pending": self._pending(queued)}
+            return self._fates(*self._queue()[:3])
 
     def snapshot(self) -> dict:
-        account = self.account()
         with self._account:
+            delivered, dropped, queued, oldest = self._queue()
+            account = self._fates(delivered, dropped, queued)
+            lag = self._lag(oldest)
             skips = [{**s, "at": round(s["at"], 3)} for s in self.last_skips]
+            rows_added, batches = dict(self.rows_added), self.batches
         return {
             "state": self.state,
             **account,
             "identity_holds": account["handed"] == sum(account[k] for k in FATES),
             "last_skips": skips,
             "not_recorded": self.not_recorded,
-            "rows_added": dict(self.rows_added),
-            "batches": self.batches,
+            "rows_added": rows_added,
+            "batches": batches,
             "backlog": account["pending"],
-            "lag_s": self.lag_s(),
+            "lag_s": lag,
             "retries": self.retries,
             "last_error": self.last_error,
             "last_write_at": self.last_write_at,

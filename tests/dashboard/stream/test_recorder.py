@@ -14,6 +14,7 @@ from dashboard.services.embedded import EmbeddedPostgres
 from dashboard.settings import Settings
 from dashboard.stream.ingest import Ingest
 from dashboard.web.views.live import LiveDashboard
+from tests.dashboard.stream.test_rates import frequent_thread_switches  # noqa: F401 (not a test)
 from tests.fixtures import T0, as_json, detection
 from tests.helpers import wait_for
 
@@ -305,3 +306,54 @@ def test_connections_terminated_mid_stream_lose_nothing_and_skip_nothing(private
     # a commit whose acknowledgement was lost with its connection comes back as duplicates
     assert snap["written"] + snap["duplicate"] == n and snap["skipped"] == 0 and snap["dropped"] == 0
     assert count(private_database_url, "patterns") == n and balanced(snap)
+
+
+def test_status_read_while_events_are_handed_and_written_is_whole_and_never_raises(private_database_url):
+    """A page (or /api/status) reads the recorder's status in a loop while the ingest hands it events
+    and it drains, converts and writes them: every read is of one instant, so it never fails, its
+    account balances, and it has a lag exactly when it has a backlog."""
+    import threading
+    import time
+
+    from dashboard.stream.buffer import StreamingBuffer
+    from dashboard.stream.recorder import Recorder
+    from dashboard.wire.decoding import decode
+
+    buffer = StreamingBuffer()
+    recorder = Recorder(buffer, private_database_url, batch_max=20).start()
+    received = time.time() - 1_000  # every pending event is clearly late: its lag is about 1000 s
+    events = [decode("patterns:streaming", "t:patterns:streaming", numbered(i).encode(), received)
+              for i in range(3_000)]
+    done = threading.Event()
+    errors: list[BaseException] = []
+    wrong: list[dict] = []
+    reads = [0]
+
+    def status() -> None:
+        while not done.is_set():
+            try:
+                snap = recorder.snapshot()
+                recorder.lag_s()
+            except Exception as exc:  # e.g. IndexError from a queue drained under the reader
+                errors.append(exc)
+                return
+            reads[0] += 1
+            if not balanced(snap) or (snap["backlog"] > 0) != (snap["lag_s"] > 0):
+                wrong.append(snap)
+
+    reader = threading.Thread(target=status)
+    try:
+        with frequent_thread_switches():
+            reader.start()
+            for k in range(0, len(events), 7):
+                buffer.take(events[k:k + 7])
+                buffer.flush()
+            snap = wait_for(lambda: settled(recorder, len(events)), timeout=60, message="recorder never caught up")
+    finally:
+        done.set()
+        reader.join(10)
+        recorder.stop()
+    assert not errors, f"reading the status raised: {errors[0]!r}"
+    assert not wrong, (f"{len(wrong)} of {reads[0]} reads were not of one instant, first: "
+                       f"{ {k: wrong[0][k] for k in ('handed', 'pending', 'backlog', 'lag_s')} }")
+    assert reads[0] > 10 and snap["written"] == len(events) and snap["lag_s"] == 0
