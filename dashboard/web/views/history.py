@@ -1,10 +1,19 @@
 """History on the page: recorded patterns and indicators for chosen symbols, with live points
-appended as they arrive, and the day's unusual activity against its baseline."""
+appended as they arrive, and the day's unusual activity against its baseline.
+
+A load reads PostgreSQL on a worker thread (as the REST endpoints do), so while one session waits
+for a large range every other session on the server keeps streaming; its result is applied on the
+session's own document. While a load runs the tab says so, and a newer request replaces any that
+has not started: the latest wins, and a session never runs more than one load at a time."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from html import escape
 
 import holoviews as hv
@@ -25,6 +34,7 @@ UNUSUAL_COLUMNS = [{"field": "symbol", "title": "Symbol"}, {"field": "today", "t
                    {"field": "z", "title": "z-score", "kind": "num"}]
 
 hv.extension("bokeh", logo=False)
+log = logging.getLogger(__name__)
 
 _PATTERNS = pd.DataFrame({"detected_at": pd.Series(dtype="datetime64[ns]"), "confidence": pd.Series(dtype=float),
                           "symbol": pd.Series(dtype=str), "pattern_type": pd.Series(dtype=str)})
@@ -39,6 +49,93 @@ def _naive(series: pd.Series) -> pd.Series:
     return series.dt.tz_convert("UTC").dt.tz_localize(None)
 
 
+@dataclass(frozen=True, eq=False)
+class LoadRequest:
+    """What one click on "Load history" asked for, fixed when it was clicked."""
+
+    database_url: str
+    symbols: tuple[str, ...] | None  # None: all
+    start: datetime
+    end: datetime
+    indicator: str
+    baseline_days: int
+
+
+@dataclass
+class Loaded:
+    """A load's result, ready for the charts and the table (built off the server's loop)."""
+
+    patterns: pd.DataFrame  # as stored, for the CSV export
+    points: pd.DataFrame
+    series: pd.DataFrame
+    marks: pd.DataFrame
+    unusual: list[dict]
+    status: str
+
+
+def fetch_history(request: LoadRequest) -> Loaded | str:
+    """(worker thread) Read and shape the requested range; a failure is a message for the page."""
+    symbols, start, end = list(request.symbols) if request.symbols else None, request.start, request.end
+    try:
+        url = request.database_url
+        patterns = analytics.load_patterns(url, symbols, start, end,
+                                           columns=["symbol", "pattern_type", "confidence", "detected_at"])
+        indicators = analytics.load_indicators(url, symbols, start, end, indicators=[request.indicator])
+        alerts = analytics.load_alerts(url, symbols, start, end)
+        baseline = analytics.load_patterns(url, symbols, end - timedelta(days=request.baseline_days * 1.5 + 3), end,
+                                           columns=["symbol", "pattern_type", "detected_at"])
+    except Exception as exc:  # the database is away: say so, keep the page alive
+        return f"history unavailable: {_reason(exc)}"
+    try:
+        series, marks = indicator_frames(request.indicator, indicators, alerts)
+        unusual = analytics.unusual_activity(baseline, baseline_days=request.baseline_days).head(500)
+        return Loaded(patterns, pattern_points(patterns), series, marks, unusual_rows(unusual)[::-1],
+                      f"{len(patterns):,} patterns, {len(indicators):,} {request.indicator} values, "
+                      f"{len(alerts):,} alerts")
+    except Exception as exc:  # a bug: the log has the traceback, the page a sentence
+        log.exception("history load failed")
+        return f"history load failed: {_reason(exc)}"
+
+
+def _reason(exc: Exception) -> str:
+    """An exception as one line for the page: its type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:160] if lines else ''}"
+
+
+def pattern_points(df: pd.DataFrame) -> pd.DataFrame:
+    """Loaded or live patterns as the scatter's points."""
+    if df.empty:
+        return _PATTERNS.copy()
+    return pd.DataFrame({"detected_at": _naive(df["detected_at"]), "confidence": df["confidence"].astype(float),
+                         "symbol": df["symbol"].astype(str), "pattern_type": df["pattern_type"].astype(str)})
+
+
+def indicator_frames(indicator: str, indicators: pd.DataFrame,
+                     alerts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An indicator's series, and its alerts placed on the value they fired at."""
+    key = INDICATOR_VALUES[indicator]
+    if indicators.empty or key not in indicators:
+        series = _SERIES.copy()
+    else:
+        series = pd.DataFrame({"t": _naive(indicators["calculated_at"]), "value": indicators[key].astype(float),
+                               "symbol": indicators["symbol"].astype(str)}).sort_values("t")
+    if alerts.empty or series.empty:
+        return series, _MARKS.copy()
+    wanted = alerts[alerts["alert_type"].astype(str).str.startswith(indicator[:3].upper())]
+    marks = pd.DataFrame({"t": _naive(wanted["alerted_at"]), "alert_type": wanted["alert_type"].astype(str),
+                          "symbol": wanted["symbol"].astype(str)}).sort_values("t")
+    located = pd.merge_asof(marks, series.rename(columns={"symbol": "s"}), on="t", left_by="symbol",
+                            right_by="s", direction="backward")
+    return series, located[["t", "value", "alert_type", "symbol"]].dropna(subset=["value"])
+
+
+def unusual_rows(df: pd.DataFrame) -> list[dict]:
+    fields = [c["field"] for c in UNUSUAL_COLUMNS]
+    rows = df.reindex(columns=fields).astype({"symbol": str}).to_dict("records")
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]
+
+
 class HistoryView(pn.viewable.Viewer):
     """Pick symbols and a range; see patterns (confidence over time) and an indicator with its alerts."""
 
@@ -47,6 +144,7 @@ class HistoryView(pn.viewable.Viewer):
     indicator = param.Selector(objects=list(INDICATOR_VALUES), default="RSI")
     baseline_days = param.Integer(default=20, bounds=(2, 250))
     status = param.String(default="")
+    loading = param.Boolean(default=False, doc="a load is running (the charts show a spinner)")
 
     def __init__(self, ingest: Ingest, database_url: str, **params):
         super().__init__(**params)
@@ -62,6 +160,8 @@ class HistoryView(pn.viewable.Viewer):
         self._consumer = ingest.buffer.register(f"history-{id(self)}")
         self._callback = None
         self._known: set[str] = set()
+        self._wanted: LoadRequest | None = None  # the latest load asked for (None once closed)
+        self._busy = False  # a load is reading the database
         self._layout = self._build()
 
     # ------------------------------------------------------------ layout
@@ -71,7 +171,7 @@ class HistoryView(pn.viewable.Viewer):
                                                     placeholder="all symbols")
         self._symbol_widget = symbols
         load = pn.widgets.Button(name="Load history", button_type="primary", width=140)
-        load.on_click(lambda _: self.load())
+        load.on_click(self._clicked)
         scatter = hv.DynamicMap(self._pattern_points, streams=[self.pattern_stream])
         curve = hv.DynamicMap(self._series_curve, streams=[self.series_stream])
         marks = hv.DynamicMap(self._alert_marks, streams=[self.marks_stream])
@@ -81,9 +181,10 @@ class HistoryView(pn.viewable.Viewer):
         return pn.Column(
             pn.Row(symbols, pn.widgets.Select.from_param(self.param.range, name="Range", width=150),
                    pn.widgets.Select.from_param(self.param.indicator, name="Indicator", width=150),
-                   load, pn.pane.HTML(self.param.status.rx().rx.pipe(escape))),
-            pn.pane.HoloViews(scatter, sizing_mode="stretch_width"),
-            pn.pane.HoloViews(curve * marks, sizing_mode="stretch_width"),
+                   load, pn.pane.HTML(self.param.status.rx().rx.pipe(
+                       lambda s: f"<span data-history-status>{escape(s)}</span>"))),
+            pn.pane.HoloViews(scatter, sizing_mode="stretch_width", loading=self.param.loading),
+            pn.pane.HoloViews(curve * marks, sizing_mode="stretch_width", loading=self.param.loading),
             "### Unusual activity today (z-score against the baseline days)",
             self.unusual_table,
             download,
@@ -114,63 +215,58 @@ class HistoryView(pn.viewable.Viewer):
         end = datetime.now(UTC)
         return end - timedelta(hours=RANGES[self.range]), end
 
-    def load(self) -> None:
-        """Read the chosen range from PostgreSQL into the charts and the unusual-activity table."""
+    def request(self) -> LoadRequest:
+        """What a load started now reads: the chosen symbols, range, indicator and baseline."""
         start, end = self.window()
-        symbols = self.symbols or None
-        try:
-            patterns = analytics.load_patterns(self.database_url, symbols, start, end,
-                                               columns=["symbol", "pattern_type", "confidence", "detected_at"])
-            indicators = analytics.load_indicators(self.database_url, symbols, start, end, indicators=[self.indicator])
-            alerts = analytics.load_alerts(self.database_url, symbols, start, end)
-            baseline = analytics.load_patterns(
-                self.database_url, symbols, end - timedelta(days=self.baseline_days * 1.5 + 3), end,
-                columns=["symbol", "pattern_type", "detected_at"])
-        except Exception as exc:  # the database is away: say so, keep the page alive
-            self.status = f"history unavailable: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+        return LoadRequest(self.database_url, tuple(self.symbols) or None, start, end, self.indicator,
+                           self.baseline_days)
+
+    async def _clicked(self, _event) -> None:
+        await self.load()
+
+    async def load(self) -> None:
+        """Read the chosen range from PostgreSQL into the charts and the unusual-activity table.
+
+        The reading runs on a worker thread; a load asked for meanwhile waits for it and then runs
+        instead of its result (the latest wins). Returns once the latest result is handed to the
+        session's document, or at once when a load is running already (it will run this request)."""
+        self._wanted = request = self.request()
+        self.loading = True
+        self.status = f"Loading {self.range} …"
+        if self._busy:
             return
-        self.patterns = patterns
+        self._busy = True
+        try:
+            loop = asyncio.get_running_loop()
+            while True:
+                outcome = await loop.run_in_executor(None, fetch_history, request)
+                if self._wanted is None:  # the session closed meanwhile
+                    return
+                if request is self._wanted:
+                    break
+                request = self._wanted  # superseded while reading: read the latest instead
+        finally:
+            self._busy = False
+        pn.state.execute(partial(self._apply, request, outcome), schedule=True)  # under the document's lock
+
+    def _apply(self, request: LoadRequest, outcome: Loaded | str) -> None:
+        if request is not self._wanted:  # a newer load started meanwhile; it will apply its own
+            return
+        self.loading = False
+        if isinstance(outcome, str):
+            self.status = outcome
+            return
+        self.patterns = outcome.patterns
         self.pattern_stream.clear()
-        self.pattern_stream.send(self._pattern_frame(patterns))
-        series, marks = self._indicator_frames(indicators, alerts)
+        self.pattern_stream.send(outcome.points)
         self.series_stream.clear()
-        self.series_stream.send(series)
+        self.series_stream.send(outcome.series)
         self.marks_stream.clear()
-        self.marks_stream.send(marks)
-        unusual = analytics.unusual_activity(baseline, baseline_days=self.baseline_days).head(500)
-        self.unusual_table.reset(self._unusual_rows(unusual)[::-1])
-        self._known |= set(patterns["symbol"].astype(str))
+        self.marks_stream.send(outcome.marks)
+        self.unusual_table.reset(outcome.unusual)
+        self._known |= set(outcome.patterns["symbol"].astype(str))
         self._symbol_widget.options = {escape(s): s for s in sorted(self._known)}  # labels render as HTML
-        self.status = f"{len(patterns):,} patterns, {len(indicators):,} {self.indicator} values, {len(alerts):,} alerts"
-
-    @staticmethod
-    def _pattern_frame(df: pd.DataFrame) -> pd.DataFrame:
-        if df.empty:
-            return _PATTERNS.copy()
-        return pd.DataFrame({"detected_at": _naive(df["detected_at"]), "confidence": df["confidence"].astype(float),
-                             "symbol": df["symbol"].astype(str), "pattern_type": df["pattern_type"].astype(str)})
-
-    def _indicator_frames(self, indicators: pd.DataFrame, alerts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        key = INDICATOR_VALUES[self.indicator]
-        if indicators.empty or key not in indicators:
-            series = _SERIES.copy()
-        else:
-            series = pd.DataFrame({"t": _naive(indicators["calculated_at"]), "value": indicators[key].astype(float),
-                                   "symbol": indicators["symbol"].astype(str)}).sort_values("t")
-        if alerts.empty or series.empty:
-            return series, _MARKS.copy()
-        wanted = alerts[alerts["alert_type"].astype(str).str.startswith(self.indicator[:3].upper())]
-        marks = pd.DataFrame({"t": _naive(wanted["alerted_at"]), "alert_type": wanted["alert_type"].astype(str),
-                              "symbol": wanted["symbol"].astype(str)}).sort_values("t")
-        located = pd.merge_asof(marks, series.rename(columns={"symbol": "s"}), on="t", left_by="symbol",
-                                right_by="s", direction="backward")
-        return series, located[["t", "value", "alert_type", "symbol"]].dropna(subset=["value"])
-
-    @staticmethod
-    def _unusual_rows(df: pd.DataFrame) -> list[dict]:
-        fields = [c["field"] for c in UNUSUAL_COLUMNS]
-        rows = df.reindex(columns=fields).astype({"symbol": str}).to_dict("records")
-        return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]
+        self.status = outcome.status
 
     # ------------------------------------------------------------ live points
 
@@ -179,12 +275,16 @@ class HistoryView(pn.viewable.Viewer):
         return self
 
     def close(self) -> None:
+        self._wanted = None  # a load still reading applies nothing
         if self._callback is not None:
             self._callback.stop()
         self.ingest.buffer.unregister(self._consumer)
 
     def append_live(self) -> int:
-        """Append the patterns and indicator values that arrived since the last call."""
+        """Append the patterns and indicator values that arrived since the last call (once a load
+        has been applied: it clears the charts)."""
+        if self.loading:
+            return 0
         events = self._consumer.drain()
         if not events:
             return 0
@@ -198,8 +298,8 @@ class HistoryView(pn.viewable.Viewer):
             alerts = alerts[alerts["symbol"].astype(str).isin(wanted)]
         indicators = indicators[indicators["indicator"].astype(str) == self.indicator]
         if not patterns.empty:
-            self.pattern_stream.send(self._pattern_frame(patterns))
-        series, marks = self._indicator_frames(indicators, alerts)
+            self.pattern_stream.send(pattern_points(patterns))
+        series, marks = indicator_frames(self.indicator, indicators, alerts)
         if not series.empty:
             self.series_stream.send(series)
         if not marks.empty:

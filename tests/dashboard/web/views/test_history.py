@@ -1,17 +1,57 @@
-"""The history view against a real PostgreSQL: loads a range, appends live points, ranks unusual activity."""
+"""The history view against a real PostgreSQL: loads a range, appends live points, ranks unusual activity,
+and reads off the server's loop, so one session's slow load never freezes another's page."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import UTC, datetime
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
+from playwright.sync_api import expect
 
 import analytics
 from analytics.records import rows_from_frame
 from dashboard.settings import Settings
 from dashboard.stream.ingest import Ingest
 from dashboard.web.views.history import HistoryView
+from tests.fixtures import detection, open_page, pattern_row, serve, stop
+from tests.helpers import wait_for
+
+
+def load(v: HistoryView) -> None:
+    """One load, as a click runs it, to its end."""
+    asyncio.run(v.load())
+
+
+@contextmanager
+def locked(url: str, table: str) -> Iterator[None]:
+    """`table` locked by another connection, so a load reading it waits until the block ends."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            yield
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def waiting_on_a_lock(url: str) -> bool:
+    """A query (a load's; the recorder's writes are not queries) of the database of `url` is waiting
+    for a lock: a load is stuck on `locked`."""
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                        "AND wait_event_type = 'Lock' AND ltrim(query) ILIKE 'select%'")).scalar_one() > 0
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +76,7 @@ def test_loading_a_range_charts_every_recorded_pattern_of_the_chosen_symbols(vie
     v, _ = view
     _, frames = history
     v.param.update(symbols=["AAPL", "NVDA"], range="last 30 days")
-    v.load()
+    load(v)
     start, end = v.window()
     p = frames["patterns"]
     expected = p[p["symbol"].isin(["AAPL", "NVDA"]) & (p["detected_at"] >= start) & (p["detected_at"] <= end)]
@@ -48,7 +88,7 @@ def test_loading_a_range_charts_every_recorded_pattern_of_the_chosen_symbols(vie
 def test_indicator_series_carries_alert_markers_at_the_indicator_value(view):
     v, _ = view
     v.param.update(symbols=["MSFT"], range="last 30 days", indicator="RSI")
-    v.load()
+    load(v)
     series, marks = v.series_stream.data, v.marks_stream.data
     assert len(series) > 0 and set(series["symbol"]) == {"MSFT"}
     assert len(marks) > 0 and marks["alert_type"].str.startswith("RSI").all()
@@ -60,7 +100,7 @@ def test_indicator_series_carries_alert_markers_at_the_indicator_value(view):
 def test_unusual_activity_table_ranks_symbols_by_z(view):
     v, _ = view
     v.param.update(symbols=[], range="last 30 days")
-    v.load()
+    load(v)
     rows = v.unusual_table.rows
     assert {r["symbol"] for r in rows} == {"AAPL", "MSFT", "NVDA"}
     zs = [r["z"] for r in rows if r["z"] is not None]
@@ -70,7 +110,7 @@ def test_unusual_activity_table_ranks_symbols_by_z(view):
 def test_live_points_are_appended_as_they_arrive(view):
     v, ingest = view
     v.param.update(symbols=["AAPL"], range="last hour")
-    v.load()
+    load(v)
     before = len(v.pattern_stream.data)
     now = datetime.now(UTC).isoformat()
     ingest.handle([[b"message", b"tickstock:patterns:streaming", json.dumps(
@@ -82,6 +122,72 @@ def test_live_points_are_appended_as_they_arrive(view):
 
 def test_a_database_that_is_away_is_reported_not_raised(redis_url):
     v = HistoryView(Ingest(Settings.from_env({}), redis_url), "postgresql+psycopg2://postgres@127.0.0.1:1/none")
-    v.load()
-    assert v.status.startswith("history unavailable")
+    load(v)
+    assert v.status.startswith("history unavailable") and "Traceback" not in v.status and not v.loading
     v.close()
+
+
+def test_a_load_asked_for_while_one_runs_replaces_it_and_the_tab_says_it_is_loading(view, history):
+    v, _ = view
+    url = history[0]
+
+    async def two_loads() -> None:
+        with locked(url, "patterns"):
+            v.param.update(symbols=["AAPL", "NVDA"], range="last 30 days")
+            first = asyncio.ensure_future(v.load())
+            await asyncio.to_thread(wait_for, lambda: waiting_on_a_lock(url), message="the load never started")
+            assert v.loading and v.status == "Loading last 30 days …"
+            v.param.update(symbols=["MSFT"], range="last 7 days")
+            await v.load()  # returns at once: the running load takes this request over
+            assert v.loading and v.status == "Loading last 7 days …"
+        await first
+
+    asyncio.run(two_loads())
+    assert not v.loading and "patterns" in v.status
+    assert set(v.pattern_stream.data["symbol"]) == {"MSFT"}  # the first load's result was never shown
+    assert v.pattern_stream.data["detected_at"].min() >= datetime.now() - timedelta(days=7, minutes=5)
+
+
+def status_answer_time(base: str, timeout: float = 3.0) -> float:
+    """Seconds the server takes to answer /api/status (`timeout` when it does not answer by then)."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(f"{base}/api/status", timeout=timeout) as resp:
+            resp.read()
+    except TimeoutError:
+        return timeout
+    return time.monotonic() - started
+
+
+def test_a_slow_history_load_in_one_session_never_freezes_another_sessions_page(
+        browser, redis_url, private_database_url):
+    """One session loads history from a table another connection holds locked, so its load waits;
+    meanwhile the server answers REST at once and another session's page keeps streaming. Once the
+    lock goes, the load finishes and shows its figures."""
+    url = private_database_url
+    analytics.upgrade(url)
+    now = datetime.now(UTC)
+    analytics.write_rows(url, "patterns", [pattern_row(i, symbol="SLOW", detected_at=now - timedelta(minutes=i))
+                                           for i in range(30)])
+    served = serve(redis_url, {"DATABASE_URL": url}, "--record")
+    loader = watcher = None
+    try:
+        loader = open_page(browser, served.url)
+        watcher = open_page(browser, served.url)
+        loader.locator(".bk-tab", has_text="History").click()
+        with locked(url, "patterns"):
+            loader.get_by_role("button", name="Load history").click()
+            wait_for(lambda: waiting_on_a_lock(url), message="the load never reached the database")
+            times = [status_answer_time(served.url) for _ in range(5)]
+            assert max(times) < 1.0, f"/api/status took {max(times):.2f} s while another session loaded history"
+            served.publish("patterns:streaming", detection("LIVE1", "Hammer", 0.9, time.time()))
+            expect(watcher.locator("tr", has_text="LIVE1")).to_have_count(1, timeout=5_000)
+            expect(loader.locator("[data-history-status]")).to_have_text("Loading last 24 hours …")
+            assert waiting_on_a_lock(url)  # all of that happened while the load was still waiting
+        expect(loader.locator("[data-history-status]")).to_contain_text("30 patterns", timeout=20_000)
+        assert "Traceback" not in loader.content()
+    finally:
+        for page in (loader, watcher):
+            if page is not None:
+                page.close()
+        stop(served)
