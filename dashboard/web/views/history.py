@@ -22,16 +22,26 @@ import panel as pn
 import param
 
 import analytics
+from analytics.catalog import recorded_symbols
 from dashboard.stream.ingest import Ingest
 from dashboard.web.views.table import LiveTable
 
 RANGES = {"last hour": 1, "last 6 hours": 6, "last 24 hours": 24, "last 7 days": 24 * 7, "last 30 days": 24 * 30}
-INDICATOR_VALUES = {"RSI": "value", "SMA": "value", "MACD": "macd", "BollingerBands": "middle"}
+INDICATOR_VALUES = {"RSI": "value", "SMA": "value", "EMA": "value", "MACD": "macd", "BollingerBands": "middle"}
+# Which indicator an alert is about, by the first word of its type: the one mapping the charts
+# use to put alerts on their series (an alert type not listed names its indicator itself).
+ALERT_INDICATOR = {"RSI": "RSI", "MACD": "MACD", "BB": "BollingerBands", "BOLLINGER": "BollingerBands",
+                   "SMA": "SMA", "EMA": "EMA"}
 LIVE_POINTS = 20_000  # points kept per chart
-UNUSUAL_COLUMNS = [{"field": "symbol", "title": "Symbol"}, {"field": "today", "title": "Today", "kind": "num"},
-                   {"field": "baseline_mean", "title": "Baseline mean", "kind": "num"},
-                   {"field": "baseline_std", "title": "Baseline std", "kind": "num"},
-                   {"field": "z", "title": "z-score", "kind": "num"}]
+UNUSUAL_COLUMNS = [{"field": "symbol", "title": "Symbol", "width": "6em"},
+                   {"field": "today", "title": "Today so far", "kind": "int", "width": "7em"},
+                   {"field": "baseline_mean", "title": "Mean", "kind": "num", "width": "6em"},
+                   {"field": "baseline_std", "title": "Std", "kind": "num", "width": "6em"},
+                   {"field": "z", "title": "z", "kind": "num", "width": "5em"},
+                   {"field": "baseline_median", "title": "Median", "kind": "num", "width": "6em"},
+                   {"field": "baseline_mad", "title": "MAD", "kind": "num", "width": "5em"},
+                   {"field": "robust_z", "title": "Robust z", "kind": "num", "width": "6em"},
+                   {"field": "note", "title": "Baseline"}]
 
 hv.extension("bokeh", logo=False)
 log = logging.getLogger(__name__)
@@ -111,10 +121,16 @@ def pattern_points(df: pd.DataFrame) -> pd.DataFrame:
                          "symbol": df["symbol"].astype(str), "pattern_type": df["pattern_type"].astype(str)})
 
 
+def alert_indicator(alert_type: str) -> str:
+    """The indicator an alert type is about (`BB_UPPER_BREAK` → BollingerBands)."""
+    head = alert_type.upper().split("_", 1)[0]
+    return ALERT_INDICATOR.get(head, head)
+
+
 def indicator_frames(indicator: str, indicators: pd.DataFrame,
                      alerts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """An indicator's series, and its alerts placed on the value they fired at."""
-    key = INDICATOR_VALUES[indicator]
+    """An indicator's series (one per symbol), and its alerts placed on the value they fired at."""
+    key = INDICATOR_VALUES.get(indicator, "value")  # another indicator: its single value
     if indicators.empty or key not in indicators:
         series = _SERIES.copy()
     else:
@@ -122,7 +138,8 @@ def indicator_frames(indicator: str, indicators: pd.DataFrame,
                                "symbol": indicators["symbol"].astype(str)}).sort_values("t")
     if alerts.empty or series.empty:
         return series, _MARKS.copy()
-    wanted = alerts[alerts["alert_type"].astype(str).str.startswith(indicator[:3].upper())]
+    about = alerts["alert_type"].astype(str).map(alert_indicator)
+    wanted = alerts[about.str.upper() == indicator.upper()]
     marks = pd.DataFrame({"t": _naive(wanted["alerted_at"]), "alert_type": wanted["alert_type"].astype(str),
                           "symbol": wanted["symbol"].astype(str)}).sort_values("t")
     located = pd.merge_asof(marks, series.rename(columns={"symbol": "s"}), on="t", left_by="symbol",
@@ -131,9 +148,28 @@ def indicator_frames(indicator: str, indicators: pd.DataFrame,
 
 
 def unusual_rows(df: pd.DataFrame) -> list[dict]:
-    fields = [c["field"] for c in UNUSUAL_COLUMNS]
-    rows = df.reindex(columns=fields).astype({"symbol": str}).to_dict("records")
-    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]
+    """The table's rows; where there is no baseline yet, a note says why instead of blank scores."""
+    need = df.attrs.get("min_baseline_days", 0)
+    fields = [c["field"] for c in UNUSUAL_COLUMNS if c["field"] != "note"]
+    rows = []
+    for r in df.reindex(columns=[*fields, "baseline_days"]).astype({"symbol": str}).to_dict("records"):
+        row = {k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
+        days = row.pop("baseline_days") or 0
+        row["note"] = (f"{days} trading days" if row["z"] is not None
+                       else f"no baseline yet: {days} of {need} trading days recorded")
+        rows.append(row)
+    return rows
+
+
+def _overlay(data: pd.DataFrame, element: type, x: str, ys: list[str], key: str, seen: set[str]) -> hv.NdOverlay:
+    """One element per value of `key`, for a streaming chart: every key it has shown stays in the
+    overlay (empty, without a legend entry, when the data no longer has it), so a reload with other
+    symbols empties their lines instead of leaving them drawn."""
+    groups = {str(k): element(g, x, ys) for k, g in data.groupby(key, sort=True)} if len(data) else {}
+    seen.update(groups)
+    empty = data.iloc[:0]
+    items = {k: groups.get(k) or element(empty, x, ys).opts(show_legend=False) for k in sorted(seen or {"—"})}
+    return hv.NdOverlay(items, kdims=key)
 
 
 class HistoryView(pn.viewable.Viewer):
@@ -160,6 +196,8 @@ class HistoryView(pn.viewable.Viewer):
         self._consumer = ingest.buffer.register(f"history-{id(self)}")
         self._callback = None
         self._known: set[str] = set()
+        self._symbols_seen: set[str] = set()  # lines and point groups the charts have drawn
+        self._types_seen: set[str] = set()
         self._wanted: LoadRequest | None = None  # the latest load asked for (None once closed)
         self._busy = False  # a load is reading the database
         self._layout = self._build()
@@ -168,7 +206,7 @@ class HistoryView(pn.viewable.Viewer):
 
     def _build(self) -> pn.viewable.Viewable:
         symbols = pn.widgets.MultiChoice.from_param(self.param.symbols, name="Symbols", options=[], width=300,
-                                                    placeholder="all symbols")
+                                                    placeholder="all symbols (type to search)")
         self._symbol_widget = symbols
         load = pn.widgets.Button(name="Load history", button_type="primary", width=140)
         load.on_click(self._clicked)
@@ -191,19 +229,22 @@ class HistoryView(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
 
-    def _pattern_points(self, data: pd.DataFrame) -> hv.Scatter:
-        return hv.Scatter(data, "detected_at", ["confidence", "symbol", "pattern_type"]).opts(
-            color="pattern_type", cmap="Category10", size=7, alpha=0.75, tools=["hover"], height=300,
-            responsive=True, ylim=(0, 1.02), title="Patterns over time (confidence)", legend_position="right",
-            xlabel="detected (UTC)")
+    def _pattern_points(self, data: pd.DataFrame) -> hv.NdOverlay:
+        """Detections as points, one colour per pattern type, with a legend."""
+        points = _overlay(data, hv.Scatter, "detected_at", ["confidence", "symbol"], "pattern_type", self._types_seen)
+        return points.opts(hv.opts.Scatter(size=7, alpha=0.75, tools=["hover"]), hv.opts.NdOverlay(
+            height=300, responsive=True, ylim=(0, 1.02), title="Patterns over time (confidence)",
+            legend_position="right", xlabel="detected (UTC)", ylabel="confidence"))
 
-    def _series_curve(self, data: pd.DataFrame) -> hv.Curve:
-        return hv.Curve(data, "t", ["value", "symbol"]).opts(
-            height=280, responsive=True, tools=["hover"], title=f"{self.indicator} with its alerts", xlabel="UTC",
-            color="#2b6cb0")
+    def _series_curve(self, data: pd.DataFrame) -> hv.NdOverlay:
+        """The indicator's values, one coloured line per symbol, with a legend."""
+        curves = _overlay(data, hv.Curve, "t", ["value"], "symbol", self._symbols_seen)
+        return curves.opts(hv.opts.Curve(tools=["hover"], line_width=1.5), hv.opts.NdOverlay(
+            height=280, responsive=True, title=f"{self.indicator} per symbol, alerts as ▲", xlabel="UTC",
+            ylabel=self.indicator, legend_position="right"))
 
     def _alert_marks(self, data: pd.DataFrame) -> hv.Scatter:
-        return hv.Scatter(data, "t", ["value", "alert_type", "symbol"]).opts(
+        return hv.Scatter(data, "t", ["value", "alert_type", "symbol"], label="alerts").opts(
             marker="triangle", size=11, color="#c53030", tools=["hover"])
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -264,15 +305,29 @@ class HistoryView(pn.viewable.Viewer):
         self.marks_stream.clear()
         self.marks_stream.send(outcome.marks)
         self.unusual_table.reset(outcome.unusual)
-        self._known |= set(outcome.patterns["symbol"].astype(str))
-        self._symbol_widget.options = {escape(s): s for s in sorted(self._known)}  # labels render as HTML
+        self._offer(list(outcome.patterns["symbol"].astype(str).unique()))
         self.status = outcome.status
 
     # ------------------------------------------------------------ live points
 
     def start(self) -> HistoryView:
         self._callback = pn.state.add_periodic_callback(self.append_live, period=1000)
+        pn.state.execute(self.offer_symbols)  # the picker lists what is recorded before any load
         return self
+
+    async def offer_symbols(self) -> None:
+        """Fill the symbol picker with every recorded symbol (read on a worker thread)."""
+        loop = asyncio.get_running_loop()
+        try:
+            symbols = await loop.run_in_executor(None, recorded_symbols, self.database_url)
+        except Exception as exc:  # the database is away: the picker fills on the first load instead
+            log.warning("recorded symbols unavailable: %s", _reason(exc))
+            return
+        pn.state.execute(partial(self._offer, symbols), schedule=True)
+
+    def _offer(self, symbols: list[str]) -> None:
+        self._known |= set(symbols)
+        self._symbol_widget.options = {escape(s): s for s in sorted(self._known)}  # labels render as HTML
 
     def close(self) -> None:
         self._wanted = None  # a load still reading applies nothing

@@ -8,9 +8,11 @@ import json
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
@@ -24,9 +26,16 @@ from tests.fixtures import detection, open_page, pattern_row, serve, stop
 from tests.helpers import wait_for
 
 
+def run(coroutine) -> None:
+    """Run a view's coroutine to its end on a thread of its own (Playwright's sync API, once a
+    browser test has started it, keeps an event loop running on the main thread)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
+
+
 def load(v: HistoryView) -> None:
     """One load, as a click runs it, to its end."""
-    asyncio.run(v.load())
+    run(v.load())
 
 
 @contextmanager
@@ -142,7 +151,7 @@ def test_a_load_asked_for_while_one_runs_replaces_it_and_the_tab_says_it_is_load
             assert v.loading and v.status == "Loading last 7 days …"
         await first
 
-    asyncio.run(two_loads())
+    run(two_loads())
     assert not v.loading and "patterns" in v.status
     assert set(v.pattern_stream.data["symbol"]) == {"MSFT"}  # the first load's result was never shown
     assert v.pattern_stream.data["detected_at"].min() >= datetime.now() - timedelta(days=7, minutes=5)
@@ -191,3 +200,50 @@ def test_a_slow_history_load_in_one_session_never_freezes_another_sessions_page(
             if page is not None:
                 page.close()
         stop(served)
+
+
+def test_each_symbol_is_its_own_coloured_line_with_a_legend(view):
+    v, _ = view
+    v.param.update(symbols=["AAPL", "NVDA"], range="last 30 days", indicator="RSI")
+    load(v)
+    chart = v._series_curve(v.series_stream.data)
+    assert set(chart.keys()) == {"AAPL", "NVDA"}
+    for symbol, curve in chart.items():  # no line jumps from one symbol's values to another's
+        assert set(v.series_stream.data.loc[v.series_stream.data["symbol"] == symbol, "value"]) == \
+            set(curve.dimension_values("value"))
+    v.param.update(symbols=["MSFT"])
+    load(v)
+    chart = v._series_curve(v.series_stream.data)
+    assert len(chart["MSFT"]) > 0 and len(chart["AAPL"]) == 0  # a line shown before is emptied, not left
+
+
+def test_bollinger_and_any_other_indicator_get_their_alert_markers():
+    from analytics.frames import shape
+    from dashboard.web.views.history import indicator_frames
+    from tests.fixtures import indicator_frame
+
+    bands = indicator_frame(("AAPL", "BollingerBands", "2025-01-24 15:00", {"upper": 12.0, "middle": 10.0, "lower": 8.0}),
+                            ("AAPL", "BollingerBands", "2025-01-24 15:01", {"upper": 12.5, "middle": 10.5, "lower": 8.5}))
+    alerts = shape(pd.DataFrame({"symbol": ["AAPL", "AAPL", "AAPL"], "alert_type": ["BB_UPPER_BREAK", "RSI_OVERBOUGHT",
+                                                                                   "STOCH_CROSS"],
+                                 "alerted_at": pd.to_datetime(["2025-01-24 15:01:30"] * 3, utc=True),
+                                 "data": [{}, {}, {}]}), "indicator_alerts")
+    series, marks = indicator_frames("BollingerBands", bands, alerts)
+    assert marks[["alert_type", "value"]].values.tolist() == [["BB_UPPER_BREAK", 10.5]]
+    stoch = indicator_frame(("AAPL", "STOCH", "2025-01-24 15:00", {"value": 80.0}))
+    assert indicator_frames("STOCH", stoch, alerts)[1]["alert_type"].tolist() == ["STOCH_CROSS"]
+
+
+def test_the_symbol_picker_offers_the_recorded_symbols_before_any_load(view):
+    v, _ = view
+    run(v.offer_symbols())
+    assert set(v._symbol_widget.options.values()) == {"AAPL", "MSFT", "NVDA"}
+
+
+def test_without_a_baseline_the_table_says_why_instead_of_blank_scores():
+    from dashboard.web.views.history import unusual_rows
+    from tests.fixtures import pattern_frame
+
+    frame = pattern_frame(("AAPL", "Doji", "2025-01-23 15:00"), ("AAPL", "Doji", "2025-01-24 15:00"))
+    rows = unusual_rows(analytics.unusual_activity(frame, min_baseline_days=5))
+    assert rows[0]["z"] is None and rows[0]["note"] == "no baseline yet: 1 of 5 trading days recorded"
