@@ -1,7 +1,8 @@
 """The typed DataFrame shape of each history table, shared by the loaders, `live_frame` and samples.
 
-One declaration per table means history loaded from PostgreSQL and frames built from live events
-have identical columns and dtypes, so they concatenate without surprises. A pattern's `parameters`
+Each shape is read off the table (`tables`) and how its kind is stored (`events.HISTORY`): one
+shape per table means history loaded from PostgreSQL and frames built from live events have
+identical columns and dtypes, so they concatenate without surprises. A pattern's `parameters`
 is JSON text as PostgreSQL renders jsonb (`jsonb_text`), so a million rows load without a million
 dicts; `parse_json` turns such a column into dicts when they are wanted.
 """
@@ -15,59 +16,46 @@ from typing import Any
 import msgspec
 import numpy as np
 import pandas as pd
+from sqlalchemy import Boolean, DateTime, Double, Integer, Text
+from sqlalchemy.dialects.postgresql import JSONB
+
+from .events import STORES
+from .tables import TABLES, WRITABLE
 
 TS = "datetime64[ns, UTC]"
 CAT = "category"
 TEXT = "str" if int(pd.__version__.split(".")[0]) >= 3 else object
 OBJ = object
 
-SCHEMAS: dict[str, dict[str, object]] = {
-    "patterns": {
-        "session_id": TEXT, "symbol": CAT, "pattern_type": CAT, "confidence": "float64", "detected_at": TS,
-        "timeframe": TEXT, "parameters": TEXT, "high_confidence": "bool", "published_at": TS, "received_at": TS,
-    },
-    "indicators": {
-        "session_id": TEXT, "symbol": CAT, "indicator": CAT, "calculated_at": TS, "timeframe": TEXT,
-        "published_at": TS, "received_at": TS,
-    },
-    "indicator_alerts": {
-        "session_id": TEXT, "symbol": CAT, "alert_type": CAT, "data": OBJ, "alerted_at": TS, "received_at": TS,
-    },
-    "critical_alerts": {
-        "session_id": TEXT, "alert_type": CAT, "message": TEXT, "severity": CAT, "data": OBJ,
-        "alerted_at": TS, "received_at": TS,
-    },
-    "health": {
-        "session_id": TEXT, "status": CAT, "issues": OBJ, "ticks_per_second": "float64",
-        "bars_per_minute": "float64", "processing_lag_ms": "float64", "cpu_percent": "float64",
-        "memory_mb": "float64", "memory_percent": "float64", "active_symbols": "Int64", "stale_count": "int64",
-        "stale_symbols": OBJ, "connections_active": "Int64", "connections_failed": "Int64",
-        "reconnections": "Int64", "details": OBJ, "reported_at": TS, "received_at": TS,
-    },
-    "sessions": {
-        "session_id": TEXT, "universe": TEXT, "trigger_type": TEXT, "started_at": TS, "stopped_at": TS,
-        "stop_reason": TEXT, "details": OBJ,
-    },
-}
-
-# Columns holding JSON text (jsonb in the table); the OBJ columns hold it decoded.
+# Columns holding JSON text (jsonb in the table); the other jsonb columns hold it decoded.
 JSON_TEXT = {"patterns": ("parameters",)}
+# A jsonb object whose keys become float columns of their own (`value_column`), not a column itself.
+EXPANDED = {"indicators": "values"}
+
+
+def _dtype(table: str, column: str) -> object:
+    """A column's frame dtype, from its SQL type (text labels as categories, see `events.Stored`)."""
+    col = TABLES[table].c[column]
+    if column in JSON_TEXT.get(table, ()):
+        return TEXT
+    kind = type(col.type)
+    if kind is Integer:
+        return "Int64" if col.nullable else "int64"
+    if kind is Text:
+        return CAT if column in STORES[table].labels else TEXT
+    return {JSONB: OBJ, DateTime: TS, Double: "float64", Boolean: "bool"}[kind]
+
+
+# Each history table's frame: its writable columns in order, with their dtypes.
+SCHEMAS: dict[str, dict[str, object]] = {
+    table: {c: _dtype(table, c) for c in WRITABLE[table] if c != EXPANDED.get(table)} for table in STORES
+}
 
 # The column each table is ordered and filtered by in time.
-TIME_COLUMN = {
-    "patterns": "detected_at", "indicators": "calculated_at", "indicator_alerts": "alerted_at",
-    "critical_alerts": "alerted_at", "health": "reported_at", "sessions": "started_at",
-}
+TIME_COLUMN: dict[str, str] = {table: stored.time for table, stored in STORES.items()}
 
 # The columns that identify one event (the tables' unique keys, in frame terms).
-NATURAL_KEYS = {
-    "patterns": ("detected_at", "symbol", "pattern_type", "timeframe"),
-    "indicators": ("calculated_at", "symbol", "indicator", "timeframe"),
-    "indicator_alerts": ("alerted_at", "symbol", "alert_type"),
-    "critical_alerts": ("alerted_at", "alert_type", "message"),
-    "health": ("reported_at", "session_id"),
-    "sessions": ("session_id",),
-}
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {table: stored.key for table, stored in STORES.items()}
 
 # Indicator value keys that would collide with a fixed column get this prefix.
 VALUE_PREFIX = "values."

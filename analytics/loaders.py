@@ -17,9 +17,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .events import KIND_TABLE, kind_of
 from .fetch import Select, as_list, decode_json, distinct_keys, fetch
-from .frames import JSON_TEXT, SCHEMAS, TEXT, TIME_COLUMN, coerce, empty, shape, value_column
-from .records import KIND_TABLE, kind_of, rows_by_table, stamp
+from .frames import (
+    EXPANDED,
+    JSON_TEXT,
+    SCHEMAS,
+    TEXT,
+    TIME_COLUMN,
+    coerce,
+    empty,
+    shape,
+    value_column,
+)
+from .records import rows_by_table, stamp
 from .tables import TABLES
 
 Names = str | Sequence[str] | None
@@ -188,6 +199,22 @@ def load_health(url: str, start: When = None, end: When = None, *, session_id: s
     return _frame("health", fetch(url, _select("health", None, start, end, None, session_id, limit), progress))
 
 
+def load(url: str, kind: str, symbols: Names = None, start: When = None, end: When = None, *,
+         session_id: str | None = None, limit: int | None = None, columns: Sequence[str] | None = None,
+         parse_json: bool = False, progress: bool = False) -> pd.DataFrame:
+    """Any recorded kind's history (`kind`: its name, e.g. "indicator_alert", or its table), filtered
+    by symbols (where it has them), time and session; the loaders above add filters of their own."""
+    table = KIND_TABLE.get(kind, kind)
+    if table not in SCHEMAS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(KIND_TABLE)}")
+    if symbols is not None and "symbol" not in SCHEMAS[table]:
+        raise ValueError(f"{table} have no symbol to filter by")
+    if table in EXPANDED:
+        return load_indicators(url, symbols, start, end, session_id=session_id, limit=limit, progress=progress)
+    select = _select(table, symbols, start, end, None, session_id, limit, columns)
+    return _frame(table, fetch(url, select, progress), columns=columns, parse_json=parse_json)
+
+
 def _merged(dicts: pd.Series) -> dict:
     """A session's details from its start and stop events, the later one winning on a name."""
     return {k: v for d in dicts if isinstance(d, dict) for k, v in d.items()}
@@ -207,7 +234,7 @@ def live_frame(events: Iterable[Any], kind: str | None = None) -> pd.DataFrame:
     events = list(events)
     if kind is None:
         kinds = {k for k in map(kind_of, events) if k in KIND_TABLE}
-        if len(kinds) > 1 and kinds != {"session_started", "session_stopped"}:
+        if len({KIND_TABLE[k] for k in kinds}) > 1:  # a session's start and stop share a table
             raise ValueError(f"events of several kinds ({', '.join(sorted(kinds))}): pass kind=")
         kind = kinds.pop() if kinds else "pattern"
     table = "sessions" if kind == "session" else KIND_TABLE.get(kind)
@@ -218,12 +245,12 @@ def live_frame(events: Iterable[Any], kind: str | None = None) -> pd.DataFrame:
         return empty(table)
     frame = pd.DataFrame(rows)
     value_columns: list[str] = []
-    if table == "indicators":
-        values = pd.DataFrame([r["values"] for r in rows], dtype="float64")
+    if table in EXPANDED:
+        values = pd.DataFrame([r[EXPANDED[table]] for r in rows], dtype="float64")
         values.columns = [value_column(k) for k in values.columns]
         value_columns = list(values.columns)
-        frame = pd.concat([frame.drop(columns="values"), values], axis=1)
-    if table == "sessions":
+        frame = pd.concat([frame.drop(columns=EXPANDED[table]), values], axis=1)
+    if table == "sessions":  # a session's start and stop are one row, merged as the writer merges them
         frame = frame.groupby("session_id", sort=False, as_index=False).agg(
             {"universe": "first", "trigger_type": "first", "started_at": "min", "stopped_at": "max",
              "stop_reason": "first", "details": _merged}

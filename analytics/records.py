@@ -1,46 +1,25 @@
-"""Live events (typed records or plain dicts) as rows of the history tables.
+"""Live events (typed records, or dicts naming their kind) as rows of the history tables.
 
-The live side's records carry `kind`, `ts` (publish time) and `received` (epoch seconds); the
-history tables name things as TickStockPL does (pattern_type, alerted_at, reported_at). This is
-the one place that maps one onto the other, so the recorder and `live_frame` agree.
+A record's fields fill the columns `events.HISTORY` maps them to (its kind's, as TickStockPL
+names them: pattern_type, alerted_at, reported_at), times as UTC datetimes, the receive time
+(epoch seconds) as a time. This is the one place that maps one onto the other, so the recorder
+and `live_frame` agree. A dict with a "kind" (a notebook's hand-made event) is read by the same
+map, each value under its field's or its column's name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import msgspec.inspect
 
+from .events import HISTORY, RECORDS, Event, Pattern, table_columns
 from .tables import MAX_KEY_TEXT, WRITABLE
 
-# Event kind -> history table.
-KIND_TABLE: dict[str, str] = {
-    "pattern": "patterns",
-    "indicator": "indicators",
-    "indicator_alert": "indicator_alerts",
-    "critical_alert": "critical_alerts",
-    "health": "health",
-    "session_started": "sessions",
-    "session_stopped": "sessions",
-}
-
-
-def field(event: Any, name: str, default: Any = None) -> Any:
-    """An attribute of a record, or a key of a dict, or `default`."""
-    if isinstance(event, dict):
-        return event.get(name, default)
-    return getattr(event, name, default)
-
-
-def kind_of(event: Any) -> str | None:
-    """The event's kind tag (`pattern`, `indicator`, ...), or None."""
-    kind = field(event, "kind")
-    if kind is None and not isinstance(event, dict):
-        kind = getattr(type(event), "__struct_config__", None)
-        kind = getattr(kind, "tag", None)
-    return kind
+Row = dict[str, Any]
 
 
 def stamp(value: Any) -> datetime | None:
@@ -58,125 +37,96 @@ def stamp(value: Any) -> datetime | None:
     raise TypeError(f"not a timestamp: {value!r}")
 
 
-def _pattern(e: Any) -> dict[str, Any]:
-    return {
-        "session_id": field(e, "session_id"),
-        "symbol": field(e, "symbol"),
-        "pattern_type": field(e, "pattern") or field(e, "pattern_type"),
-        "confidence": float(field(e, "confidence")),
-        "detected_at": stamp(field(e, "detected_at") or field(e, "ts")),
-        "timeframe": field(e, "timeframe") or None,  # '' and missing are one key
-        "parameters": dict(field(e, "parameters") or {}),
-        "high_confidence": bool(field(e, "high_confidence", False)),
-        "published_at": stamp(field(e, "ts") or field(e, "published_at")),
-        "received_at": stamp(field(e, "received") or field(e, "received_at")),
-    }
+def _received(value: float | None) -> datetime | None:
+    return stamp(value) if value else None  # 0: not known
 
 
-def _indicator(e: Any) -> dict[str, Any]:
-    return {
-        "session_id": field(e, "session_id"),
-        "symbol": field(e, "symbol"),
-        "indicator": field(e, "indicator"),
-        "values": dict(field(e, "values") or {}),
-        "calculated_at": stamp(field(e, "calculated_at") or field(e, "ts")),
-        "timeframe": field(e, "timeframe"),
-        "published_at": stamp(field(e, "ts") or field(e, "published_at")),
-        "received_at": stamp(field(e, "received") or field(e, "received_at")),
-    }
+def _blank_is_none(value: str | None) -> str | None:
+    return value or None  # in a key, '' and missing are one value
 
 
-def _indicator_alert(e: Any) -> dict[str, Any]:
-    return {
-        "session_id": field(e, "session_id"),
-        "symbol": field(e, "symbol"),
-        "alert_type": field(e, "alert_type"),
-        "data": dict(field(e, "data") or {}),
-        "alerted_at": stamp(field(e, "ts") or field(e, "alerted_at")),
-        "received_at": stamp(field(e, "received") or field(e, "received_at")),
-    }
+def _copy(value: Any) -> Any:
+    return value.copy() if value is not None else None
 
 
-def _critical_alert(e: Any) -> dict[str, Any]:
-    return {
-        "session_id": field(e, "session_id"),
-        "alert_type": field(e, "alert_type"),
-        "message": field(e, "message") or "",
-        "severity": field(e, "severity") or "critical",
-        "data": dict(field(e, "data") or {}),
-        "alerted_at": stamp(field(e, "ts") or field(e, "alerted_at")),
-        "received_at": stamp(field(e, "received") or field(e, "received_at")),
-    }
+_SCALARS = {msgspec.inspect.FloatType: float, msgspec.inspect.IntType: int, msgspec.inspect.BoolType: bool}
 
 
-_HEALTH_NUMBERS = (
-    "ticks_per_second", "bars_per_minute", "processing_lag_ms", "cpu_percent", "memory_mb",
-    "memory_percent", "active_symbols", "connections_active", "connections_failed", "reconnections",
-)
+class _Plan:
+    """How one record type becomes a row: per stored field, its column, how its value converts,
+    and (for dicts) its default and the type a hand-written value is coerced to."""
+
+    __slots__ = ("table", "fields", "missing", "times")
+
+    def __init__(self, record: type[Event]):
+        stored = HISTORY[record]
+        self.table = stored.table
+        columns = stored.columns(record)
+        info = {f.name: f for f in msgspec.inspect.type_info(record).fields}
+        self.fields: list[tuple[str, str, Callable | None, Any, Callable | None]] = []
+        self.times: set[str] = set()  # the record's own required times: a dict without one takes `ts`
+        for name, column in columns.items():
+            f = info[name]
+            types = [t for t in getattr(f.type, "types", (f.type,)) if not isinstance(t, msgspec.inspect.NoneType)]
+            kind = type(types[0])
+            optional = len(types) < len(getattr(f.type, "types", (f.type,)))
+            if name == "received":
+                convert, kind = _received, None
+            elif kind is msgspec.inspect.DateTimeType:
+                convert = stamp
+                if f.required and name != "ts":
+                    self.times.add(name)
+            elif kind in (msgspec.inspect.DictType, msgspec.inspect.ListType):
+                convert = _copy
+            elif optional and kind is msgspec.inspect.StrType and column in stored.key:
+                convert = _blank_is_none
+            else:
+                convert = None
+            default = f.default_factory if f.default_factory is not msgspec.NODEFAULT else (
+                None if f.default is msgspec.NODEFAULT else f.default)
+            self.fields.append((name, column, convert, default, _SCALARS.get(kind)))
+        self.missing = [c for c in table_columns(stored.table) if c not in columns.values()]  # other kinds' columns
+
+    def row(self, event: Event) -> Row:
+        row = {column: getattr(event, name) if convert is None else convert(getattr(event, name))
+               for name, column, convert, _, _ in self.fields}
+        for column in self.missing:
+            row[column] = None
+        return row
+
+    def row_of_mapping(self, event: Mapping[str, Any]) -> Row:
+        row = {}
+        for name, column, convert, default, coerce in self.fields:
+            value = event.get(name)
+            if value is None:
+                value = event.get(column)
+            if value is None and name in self.times:
+                value = event.get("ts")
+            if value is None:
+                value = default() if callable(default) else default
+            elif coerce is not None:
+                value = coerce(value)
+            row[column] = value if convert is None else convert(value)
+        for column in self.missing:
+            row[column] = None
+        return row
 
 
-def _health(e: Any) -> dict[str, Any]:
-    row = {
-        "session_id": field(e, "session_id"),
-        "status": field(e, "status") or "unknown",
-        "issues": list(field(e, "issues") or []),
-        "stale_count": int(field(e, "stale_count") or 0),
-        "stale_symbols": list(field(e, "stale_symbols") or []),
-        "details": dict(field(e, "details") or {}),
-        "reported_at": stamp(field(e, "ts") or field(e, "reported_at")),
-        "received_at": stamp(field(e, "received") or field(e, "received_at")),
-    }
-    row.update({name: field(e, name) for name in _HEALTH_NUMBERS})
-    return row
+_PLANS: dict[type[Event], _Plan] = {record: _Plan(record) for record in HISTORY}
 
 
-def _session_started(e: Any) -> dict[str, Any]:
-    return {
-        "session_id": field(e, "session_id"),
-        "universe": field(e, "universe"),
-        "trigger_type": field(e, "trigger_type"),
-        "started_at": stamp(field(e, "started_at") or field(e, "ts")),
-        "stopped_at": None,
-        "stop_reason": None,
-        "details": dict(field(e, "details") or {}),
-    }
-
-
-def _session_stopped(e: Any) -> dict[str, Any]:
-    return {
-        "session_id": field(e, "session_id"),
-        "universe": None,
-        "trigger_type": None,
-        "started_at": None,
-        "stopped_at": stamp(field(e, "stopped_at") or field(e, "ts")),
-        "stop_reason": field(e, "reason") or field(e, "stop_reason"),
-        "details": dict(field(e, "details") or {}),
-    }
-
-
-_ROW = {
-    "pattern": _pattern,
-    "indicator": _indicator,
-    "indicator_alert": _indicator_alert,
-    "critical_alert": _critical_alert,
-    "health": _health,
-    "session_started": _session_started,
-    "session_stopped": _session_stopped,
-}
-
-
-def event_row(event: Any) -> tuple[str, dict[str, Any]] | None:
+def event_row(event: Event | Mapping[str, Any]) -> tuple[str, Row] | None:
     """(table, row) for one live event; None for kinds that are not recorded (persistence)."""
-    kind = kind_of(event)
-    make = _ROW.get(kind)
-    if make is None:
-        return None
-    return KIND_TABLE[kind], make(event)
+    if isinstance(event, dict):
+        plan = _PLANS.get(RECORDS.get(event.get("kind")))
+        return None if plan is None else (plan.table, plan.row_of_mapping(event))
+    plan = _PLANS.get(type(event))
+    return None if plan is None else (plan.table, plan.row(event))
 
 
-def rows_by_table(events: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
+def rows_by_table(events: Iterable[Event | Mapping[str, Any]]) -> dict[str, list[Row]]:
     """Live events grouped into history rows per table, in arrival order."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[Row]] = {}
     for event in events:
         mapped = event_row(event)
         if mapped is not None:
@@ -203,11 +153,10 @@ assert PATTERN_COLUMNS == ("session_id", "symbol", "pattern_type", "confidence",
 
 def is_pattern_record(event: Any) -> bool:
     """A typed pattern record (the decoder's), as opposed to a dict or another kind."""
-    config = getattr(type(event), "__struct_config__", None)
-    return config is not None and config.tag == "pattern"
+    return type(event) is Pattern
 
 
-def pattern_copy_values(records: Iterable[Any], problems: list[str]) -> list[tuple]:
+def pattern_copy_values(records: Iterable[Pattern], problems: list[str]) -> list[tuple]:
     """Typed pattern records straight to COPY values (PATTERN_COLUMNS order), the recorder's fast path.
 
     No row dicts: parameters are encoded once to jsonb's binary form (copied as bytea), repeats of
@@ -243,7 +192,7 @@ def rows_from_frame(df: Any, table: str) -> list[dict[str, Any]]:
     """Rows of a frame in the loaders' shape, ready for `write_rows` (indicator columns folded into `values`)."""
     import pandas as pd
 
-    from .frames import JSON_TEXT, SCHEMAS
+    from .frames import EXPANDED, JSON_TEXT, SCHEMAS, VALUE_PREFIX
 
     columns: dict[str, list[Any]] = {}
     for name in SCHEMAS[table]:
@@ -258,11 +207,11 @@ def rows_from_frame(df: Any, table: str) -> list[dict[str, Any]]:
         else:
             values = series.astype(object).where(series.notna(), None).tolist()
         columns[name] = values
-    if table == "indicators":
+    if table in EXPANDED:
         keys = [c for c in df.columns if c not in SCHEMAS[table]]
         matrix = df[keys].to_numpy(dtype="float64")
-        names = [k.removeprefix("values.") for k in keys]
-        columns["values"] = [
+        names = [k.removeprefix(VALUE_PREFIX) for k in keys]
+        columns[EXPANDED[table]] = [
             {n: v for n, v in zip(names, row.tolist(), strict=True) if v == v} for row in matrix
         ]
     names = list(columns)

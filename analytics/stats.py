@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from .calendar import previous_trading_days
+from .events import STORES
 
 MARKET_TZ = "America/New_York"
-TIME_COLUMNS = ("detected_at", "calculated_at", "alerted_at", "reported_at", "started_at")
+TIME_COLUMNS = tuple(dict.fromkeys(stored.time for stored in STORES.values()))  # each table's event time
 DERIVED = {"hour", "date", "weekday", "minute"}
 
 

@@ -12,10 +12,17 @@ a single index, their unique key led by symbol, which also serves the symbol-and
 (REST, history view); no serial id (measured on 1 M rows: 9.2 µs of PostgreSQL CPU per row with
 id, generated key, time-led key and a (symbol, time) index, 6.4 µs with this one key). The other
 tables lead their key with the event time and have a (symbol, time) index.
+
+A recorded kind (`events.HISTORY`) with no table declared here gets one made from its record:
+a column per stored field, typed and defaulted as the field is, and its natural key as the one
+unique index. The tables declared here must agree with their records (tests check it); keys,
+defaults and writable columns are read off the tables.
 """
 
 from __future__ import annotations
 
+import msgspec
+import msgspec.inspect
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -32,6 +39,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+
+from .events import HISTORY, Event, Stored
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -51,12 +60,13 @@ def _id() -> Column:
 
 def _key(name: str, source: str) -> Column:
     """A generated NOT NULL copy of a nullable key column (NULL becomes '')."""
-    return Column(name, Text, Computed(f"coalesce({source}, '')", persisted=True), nullable=False)
+    return Column(name, Text, Computed(f"coalesce({source}, '')", persisted=True), nullable=False,
+                  info={"source": source})
 
 
 def _digest(name: str, source: str) -> Column:
     """A generated md5 of a long text column, so the unique index stays small whatever its length."""
-    return Column(name, Text, Computed(f"md5({source})", persisted=True), nullable=False)
+    return Column(name, Text, Computed(f"md5({source})", persisted=True), nullable=False, info={"source": source})
 
 
 sessions = Table(
@@ -160,6 +170,60 @@ health = Table(
     UniqueConstraint("reported_at", "session_key"),
 )
 
+
+# ---------------------------------------------------------------- tables made from their records
+
+_SQL_TYPES = {msgspec.inspect.StrType: Text(), msgspec.inspect.FloatType: Double(), msgspec.inspect.IntType: Integer(),
+              msgspec.inspect.BoolType: Boolean(), msgspec.inspect.DateTimeType: TZ,
+              msgspec.inspect.DictType: JSONB(), msgspec.inspect.ListType: JSONB()}
+_OPTIONAL = ("published_at", "received_at")  # a row written from a frame or by hand may lack them
+
+
+def server_default(value: object) -> str:
+    """The SQL default standing for a record field's default value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return "'" + msgspec.json.encode(value).decode().replace("'", "''") + "'::jsonb"
+
+
+def _field_default(f: msgspec.inspect.Field) -> object:
+    return f.default_factory() if f.default_factory is not msgspec.NODEFAULT else f.default
+
+
+def record_columns(record: type[Event], stored: Stored) -> list[Column]:
+    """The columns a record's stored fields imply: its type, NOT NULL unless the field may be None
+    (and for the publish and receive times), the field's default as the server's."""
+    fields = {f.name: f for f in msgspec.inspect.type_info(record).fields}
+    out = []
+    for name, column in stored.columns(record).items():
+        f = fields[name]
+        kinds = [t for t in getattr(f.type, "types", (f.type,)) if not isinstance(t, msgspec.inspect.NoneType)]
+        nullable = len(kinds) < len(getattr(f.type, "types", (f.type,))) or column in _OPTIONAL
+        default = _field_default(f)
+        has_default = default is not msgspec.NODEFAULT and default is not None and not nullable
+        kind = TZ if name == "received" else _SQL_TYPES[type(kinds[0])]  # epoch seconds, stored as a time
+        out.append(Column(column, kind, nullable=nullable,
+                          server_default=text(server_default(default)) if has_default else None))
+    return out
+
+
+def record_table(record: type[Event], stored: Stored, meta: MetaData = metadata) -> Table:
+    """The table of a recorded kind that none above is declared for: its record's columns and its
+    natural key as the one unique index (NULLs not distinct), nothing else (each index costs every row)."""
+    return Table(stored.table, meta, *record_columns(record, stored),
+                 UniqueConstraint(*stored.key, postgresql_nulls_not_distinct=True))
+
+
+for _record, _stored in HISTORY.items():
+    if _stored.table not in metadata.tables:
+        record_table(_record, _stored)
+
+# ---------------------------------------------------------------- derived facts
+
 TABLES: dict[str, Table] = {t.name: t for t in metadata.sorted_tables}
 
 # Columns a writer supplies (no serial ids, no generated keys).
@@ -168,28 +232,36 @@ WRITABLE: dict[str, list[str]] = {
     for name, t in TABLES.items()
 }
 
-# The natural key each table is deduplicated on (its UNIQUE constraint).
-CONFLICT_KEYS: dict[str, tuple[str, ...]] = {
-    "sessions": ("session_id",),
-    "patterns": ("symbol", "detected_at", "pattern_type", "timeframe"),
-    "indicators": ("calculated_at", "symbol", "indicator", "timeframe_key"),
-    "indicator_alerts": ("alerted_at", "symbol", "alert_type"),
-    "critical_alerts": ("alerted_at", "alert_type", "message_key"),
-    "health": ("reported_at", "session_key"),
-}
+
+def _unique_key(table: Table) -> tuple[str, ...]:
+    unique = [u for u in table.constraints if isinstance(u, UniqueConstraint)]
+    return tuple(c.name for c in (unique[0].columns if unique else table.primary_key.columns))
+
+
+# The natural key each table is deduplicated on (its UNIQUE constraint, else its primary key).
+CONFLICT_KEYS: dict[str, tuple[str, ...]] = {name: _unique_key(t) for name, t in TABLES.items()}
 
 # Generated key columns and the nullable column each one copies.
-KEY_SOURCES: dict[str, str] = {"timeframe_key": "timeframe", "session_key": "session_id", "message_key": "message"}
+KEY_SOURCES: dict[str, str] = {c.name: c.info["source"] for t in TABLES.values() for c in t.columns
+                               if c.computed is not None}
 
 # Longest text accepted in an indexed key column (a B-tree entry must fit in about 2.7 kB).
 MAX_KEY_TEXT = 256
 
+
+def _defaults(table: Table) -> dict[str, object]:
+    """The record defaults of the NOT NULL columns with a server default (the same value)."""
+    columns = {c.name for c in table.columns if c.server_default is not None and not c.nullable and c.computed is None}
+    out = {}
+    for record, stored in HISTORY.items():
+        if stored.table != table.name:
+            continue
+        fields = {f.name: f for f in msgspec.inspect.type_info(record).fields}
+        for name, column in stored.columns(record).items():
+            if column in columns and column not in out:
+                out[column] = _field_default(fields[name])
+    return out
+
+
 # Python values standing in for a missing value in NOT NULL columns (the server defaults).
-DEFAULTS: dict[str, dict[str, object]] = {
-    "sessions": {"details": {}},
-    "patterns": {"parameters": {}, "high_confidence": False},
-    "indicators": {},
-    "indicator_alerts": {"data": {}},
-    "critical_alerts": {"message": "", "severity": "critical", "data": {}},
-    "health": {"issues": [], "stale_count": 0, "stale_symbols": [], "details": {}},
-}
+DEFAULTS: dict[str, dict[str, object]] = {name: _defaults(t) for name, t in TABLES.items()}

@@ -39,12 +39,11 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL
 
 from .db import connect
+from .events import KIND_TABLE, kind_of
 from .records import (
-    KIND_TABLE,
     PATTERN_COLUMNS,
     encode_json,
     is_pattern_record,
-    kind_of,
     pattern_copy_values,
     rows_by_table,
 )

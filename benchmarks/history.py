@@ -46,11 +46,11 @@ from _server import Server
 
 import analytics  # noqa: E402
 from analytics.db import connect, dispose, engine_for, normalise_url  # noqa: E402
+from analytics.events import Pattern  # noqa: E402
 from analytics.sample import SESSION_OPEN_UTC, SESSION_SECONDS, trading_days  # noqa: E402
 from dashboard.services.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 from dashboard.stream.buffer import StreamingBuffer  # noqa: E402
 from dashboard.stream.recorder import BACKLOG_LIMIT, BATCH_MAX, Recorder  # noqa: E402
-from dashboard.wire.events import Pattern  # noqa: E402
 
 SEED, SYMBOLS = 7, 500
 DAYS, END = 20, date(2025, 1, 24)  # trading days the main rows are spread over, long before "now"

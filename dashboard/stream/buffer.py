@@ -16,9 +16,9 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from analytics.events import AnyEvent, Indicator, IndicatorAlert, Pattern
 from dashboard import constants as C
 from dashboard.stream.rates import RateWindow
-from dashboard.wire.events import AnyEvent, Indicator, IndicatorAlert, Pattern
 
 log = logging.getLogger(__name__)
 MODES = ("live", "with_filtered", "all")

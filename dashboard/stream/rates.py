@@ -6,8 +6,8 @@ import threading
 from collections import Counter, deque
 from typing import get_args
 
+from analytics.events import AnyEvent
 from dashboard import constants as C
-from dashboard.wire.events import AnyEvent
 
 KIND = {cls: cls.__struct_config__.tag for cls in get_args(AnyEvent)}  # record type -> its JSON "kind"
 RATE_SPAN_S = 5  # events/s is averaged over the last 5 complete seconds

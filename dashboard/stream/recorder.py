@@ -31,9 +31,9 @@ from queue import SimpleQueue
 import psycopg
 
 from analytics.db import connect, upgrade
+from analytics.events import AnyEvent
 from analytics.writer import MAX_REASON, Outcome, Prepared, write_batch
 from dashboard.stream.buffer import StreamingBuffer
-from dashboard.wire.events import AnyEvent
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from analytics.events import AnyEvent, Health, SessionStarted, SessionStopped
 from dashboard import constants as C
-from dashboard.wire.events import AnyEvent, Health, SessionStarted, SessionStopped
 
 _MARKET_TZ = ZoneInfo(C.MARKET_TZ)
 

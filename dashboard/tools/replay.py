@@ -20,9 +20,9 @@ import redis
 from tqdm import tqdm
 
 import analytics
+from analytics.events import to_json
 from dashboard import constants as C
 from dashboard.wire.channels import Channels
-from dashboard.wire.events import to_json
 
 REDIS_TIMEOUT_S = 10  # s to connect to Redis, or for a PUBLISH to be answered
 

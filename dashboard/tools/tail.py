@@ -8,9 +8,9 @@ import threading
 import time
 from typing import IO
 
+from analytics.events import Pattern, to_json
 from dashboard.settings import Settings
 from dashboard.stream.ingest import Ingest
-from dashboard.wire.events import Pattern, to_json
 
 
 class TailError(RuntimeError):

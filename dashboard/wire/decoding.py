@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from analytics.events import AnyEvent, Indicator, Pattern
 from dashboard import constants as C
 from dashboard.wire.canonical import DECODERS, CanonicalIndicatorMsg, CanonicalPatternMsg
-from dashboard.wire.events import AnyEvent, Indicator, Pattern
 from dashboard.wire.fields import EARLIEST, LATEST
 from dashboard.wire.variants import (
     DECODE_ERRORS,

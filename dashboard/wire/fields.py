@@ -19,8 +19,8 @@ from typing import Any
 
 import msgspec
 
+from analytics.events import AnyEvent
 from dashboard import constants as C
-from dashboard.wire.events import AnyEvent
 
 NUL = b"\\u0000"  # JSON's escape for U+0000
 DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from dashboard.wire.events import Health, SessionStarted, SessionStopped
+from analytics.events import Health, SessionStarted, SessionStopped
 from dashboard.wire.fields import (
     ENVELOPE_KEYS,
     TIME_ALIASES,

@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from dashboard import constants as C
-from dashboard.wire.events import (
+from analytics.events import (
     AnyEvent,
     CriticalAlert,
     Indicator,
@@ -24,6 +23,7 @@ from dashboard.wire.events import (
     Persistence,
     to_json,
 )
+from dashboard import constants as C
 from dashboard.wire.fields import (
     DECODE_ERRORS,
     ENVELOPE_KEYS,

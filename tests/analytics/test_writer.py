@@ -56,7 +56,7 @@ def test_detections_without_timeframe_are_still_deduplicated(history_url):
 
 def record(i: int = 0, **overrides):
     """A typed pattern record as the decoder makes it (the recorder's fast path)."""
-    from dashboard.wire.events import Pattern
+    from analytics.events import Pattern
 
     fields = {"channel": "tickstock:patterns:streaming", "ts": T0 + timedelta(seconds=i, milliseconds=500),
               "received": (T0 + timedelta(seconds=i, milliseconds=505)).timestamp(), "session_id": "s1",
@@ -233,7 +233,7 @@ def test_refused_rows_are_skipped_in_the_staged_path_too(history_url):
 
 
 def test_integers_beyond_their_int4_column_are_skipped_not_stored_wrapped(history_url):
-    from dashboard.wire.events import Health
+    from analytics.events import Health
 
     def health(minute: int, **figures) -> Health:
         return Health(channel="tickstock:streaming:health", ts=T0 + timedelta(minutes=minute), received=1.0,

@@ -20,6 +20,13 @@ import panel as pn
 import param
 from panel.io.state import set_curdoc
 
+from analytics.events import (
+    CriticalAlert,
+    Health,
+    Indicator,
+    IndicatorAlert,
+    Pattern,
+)
 from dashboard.stream.buffer import BUFFERED  # the kinds that wait for a flush
 from dashboard.stream.ingest import Ingest
 from dashboard.web.views import cards
@@ -43,13 +50,6 @@ from dashboard.web.views.rows import (
     pattern_row,
 )
 from dashboard.web.views.table import LiveTable
-from dashboard.wire.events import (
-    CriticalAlert,
-    Health,
-    Indicator,
-    IndicatorAlert,
-    Pattern,
-)
 
 _ids = itertools.count(1)
 LAG_SAMPLES = 500

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard.wire.events import CriticalAlert, Indicator, IndicatorAlert, Pattern
+from analytics.events import CriticalAlert, Indicator, IndicatorAlert, Pattern
 
 PATTERN_COLUMNS = [
     {"field": "time", "title": "Time", "kind": "time", "width": "8.5em"},

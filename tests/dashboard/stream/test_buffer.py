@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from analytics.events import Health, IndicatorAlert
 from dashboard.stream.buffer import StreamingBuffer
-from dashboard.wire.events import Health, IndicatorAlert
 from tests.fixtures import T0
 from tests.fixtures import critical_record as critical
 from tests.fixtures import indicator_record as indicator

@@ -7,9 +7,9 @@ import time
 
 import redis
 
+from analytics.events import CriticalAlert, Pattern
 from dashboard.settings import Settings
 from dashboard.stream.ingest import Ingest
-from dashboard.wire.events import CriticalAlert, Pattern
 from tests.fixtures import detection
 from tests.helpers import wait_for
 

@@ -7,8 +7,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from analytics.events import Indicator, Pattern
 from dashboard.stream.rates import KIND, RateWindow
-from dashboard.wire.events import Indicator, Pattern
 
 
 @contextmanager

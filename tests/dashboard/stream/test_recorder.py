@@ -234,10 +234,10 @@ def test_rows_refused_inside_one_batch_are_isolated_and_the_batch_written(privat
     psycopg would store it wrapped. NaN fits a float8 column, so it is written."""
     from datetime import UTC, datetime
 
+    from analytics.events import Health
     from dashboard.stream.buffer import StreamingBuffer
     from dashboard.stream.recorder import Recorder
     from dashboard.wire.decoding import decode
-    from dashboard.wire.events import Health
 
     def event(i: int, **fields):
         e = decode("patterns:streaming", "t:patterns:streaming", numbered(i).encode(), 1.0)

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import redis
 
+from analytics import events
 from dashboard.tools.market import Ticker
 from dashboard.tools.simulator import (
     ALERT_TYPES,
@@ -30,7 +31,7 @@ from dashboard.tools.simulator import (
     generate,
     simulate,
 )
-from dashboard.wire import decoding, events
+from dashboard.wire import decoding
 from dashboard.wire.channels import Channels
 from tests.helpers import wait_for
 

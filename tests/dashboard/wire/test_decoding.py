@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from analytics import events as E
 from dashboard.wire import decoding as D
-from dashboard.wire import events as E
 from dashboard.wire.channels import Channels
 from tests.fixtures import FIELD, VARIANTS_2, all_wire_examples, wire_examples
 

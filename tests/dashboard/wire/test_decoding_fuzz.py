@@ -7,10 +7,10 @@ import itertools
 import json
 import random
 
+from analytics.events import to_json
 from dashboard.tools.simulator import generate
 from dashboard.wire import decoding as D
 from dashboard.wire.channels import Channels
-from dashboard.wire.events import to_json
 from tests.dashboard.wire.test_decoding import comparable
 from tests.fixtures import all_wire_examples
 
