@@ -1,17 +1,7 @@
-"""Every channel name, default interval and limit in one place, with its unit."""
+"""Every default interval and limit in one place, with its unit (each kind's channels are in the
+registry, `dashboard.wire.kinds`)."""
 
-# Channel suffixes, joined to the configured prefix ("tickstock" by default) with ":".
-SESSION_STARTED = "streaming:session_started"
-SESSION_STOPPED = "streaming:session_stopped"
-HEALTH = "streaming:health"
-PATTERNS_STREAMING = "patterns:streaming"
-PATTERNS_DETECTED = "patterns:detected"  # high-confidence copies, also sent on :streaming
-INDICATORS_STREAMING = "indicators:streaming"
-ALERTS_INDICATORS = "alerts:indicators"
-ALERTS_CRITICAL = "alerts:critical"
-PERSISTENCE = "streaming:persistence"
-
-DEFAULT_CHANNEL_PREFIX = "tickstock"
+DEFAULT_CHANNEL_PREFIX = "tickstock"  # first part of every channel name, joined to the kind's suffix with ":"
 
 # Settings defaults (DESIGN.md "Settings").
 DEFAULT_BUFFER_INTERVAL_MS = 250  # ms between flushes

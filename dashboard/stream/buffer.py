@@ -15,14 +15,34 @@ import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
-from analytics.events import AnyEvent, Indicator, IndicatorAlert, Pattern
+from analytics.events import AnyEvent
 from dashboard import constants as C
 from dashboard.stream.rates import RateWindow
+from dashboard.wire.kinds import BUFFERED as BUFFERED_LANE
+from dashboard.wire.kinds import KINDS, Coalesce, Dedup, Kind
 
 log = logging.getLogger(__name__)
 MODES = ("live", "with_filtered", "all")
-BUFFERED = (Pattern, Indicator, IndicatorAlert)  # the rest never waits for a flush
+LANED = tuple(k for k in KINDS if k.lane == BUFFERED_LANE)  # the kinds that wait for a flush, in delivery order
+BUFFERED = tuple(k.record for k in LANED)  # their record types; the rest never waits for a flush
+
+
+class _Lane:
+    """One buffered kind's events waiting for the next flush, and how its repeats collapse."""
+
+    __slots__ = ("record", "coalesce", "identity", "window", "floor", "mark")
+
+    def __init__(self, kind: Kind):
+        self.record = kind.record
+        key = kind.key
+        self.coalesce = attrgetter(*key.key) if isinstance(key, Coalesce) else None
+        dedup = key if isinstance(key, Dedup) else None
+        self.identity = attrgetter(*dedup.identity) if dedup else None
+        self.window = attrgetter(*dedup.window) if dedup else None
+        self.floor = attrgetter(dedup.floor) if dedup else None
+        self.mark = dedup.mark if dedup else None
 
 
 class Consumer:
@@ -139,13 +159,15 @@ class StreamingBuffer:
         self._recent: deque = deque(maxlen=recent)  # the last delivered live events, for new sessions
         self._consumers: list[Consumer] = []
         self._all_mode = False  # any consumer wants every decoded event
-        self._patterns: list[Pattern] = []
-        self._window: dict[tuple, tuple[int, float]] = {}  # (symbol, pattern) -> (index, arrival)
-        self._indicators: dict[tuple, Indicator] = {}
-        self._alerts: list[IndicatorAlert] = []
-        self._filtered: list[Pattern] = []
+        self._lanes: dict[type, _Lane] = {k.record: _Lane(k) for k in LANED}
+        self._slots = len(self._lanes) + 1  # pending lists that flush early at max_size (and the filtered one)
+        self._pending: dict[type, list | dict] = {}  # per kind: its events (a dict by key where they coalesce)
+        self._windows: dict[type, dict[tuple, tuple[int, float]]] = {}  # window key -> (index, arrival)
+        self._plain: list[AnyEvent] = []  # with the buffer off: the events of kinds that are not deduplicated
+        self._filtered: list[AnyEvent] = []
         self._everything: list[AnyEvent] = []
-        self._seen: OrderedDict = OrderedDict()  # detection identity -> its pending Pattern or None
+        self._seen: dict[type, OrderedDict] = {r: OrderedDict() for r in self._lanes}  # identity -> first channel
+        self._reset()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -198,44 +220,46 @@ class StreamingBuffer:
             counts = self.rates.bucket(wall)
             last_seen = self.rates.last_seen
             enabled, max_size = self.enabled, self.max_size
-            # pending cannot outgrow the capacity when every type flushes early at max_size
-            capped = 4 * max_size > self.pending_capacity
-            indicators, coalesced = self._indicators, 0
+            # pending cannot outgrow the capacity when every list flushes early at max_size
+            capped = self._slots * max_size > self.pending_capacity
+            lanes, pending, coalesced = self._lanes, self._pending, 0
             batches = []
             for ev in events:
                 kind = type(ev)
                 counts[kind] += 1
-                if kind not in BUFFERED:  # critical alerts and state events never wait for a flush
+                lane = lanes.get(kind)
+                if lane is None:  # critical alerts and state events never wait for a flush
                     urgent.append(ev)
                     continue
                 last_seen[ev.symbol] = wall
                 if everything is not None:
                     everything.append(ev)
                 if not enabled:
-                    if kind is Pattern:
-                        self._add_pattern(ev, now, acc)
+                    if lane.identity is not None:
+                        self._add_deduped(lane, ev, now, acc)
                     else:
-                        self._alerts.append(ev)
+                        self._plain.append(ev)
                     continue
                 if capped and self.pending >= self.pending_capacity:
                     acc.dropped += 1  # overload beyond the documented capacity
                     continue
-                if kind is Indicator:
-                    key = (ev.symbol, ev.indicator)
-                    if key in indicators:
+                waiting = pending[kind]
+                if lane.coalesce is not None:
+                    key = lane.coalesce(ev)
+                    if key in waiting:
                         coalesced += 1
-                    indicators[key] = ev
-                    full = len(indicators) >= max_size
-                elif kind is Pattern:
-                    self._add_pattern(ev, now, acc)
-                    full = len(self._patterns) >= max_size or len(self._filtered) >= max_size
+                    waiting[key] = ev
+                    full = len(waiting) >= max_size
+                elif lane.identity is not None:
+                    self._add_deduped(lane, ev, now, acc)
+                    full = len(waiting) >= max_size or len(self._filtered) >= max_size
                 else:
-                    self._alerts.append(ev)
-                    full = len(self._alerts) >= max_size
-                if full or (everything is not None and len(everything) >= 4 * max_size):
+                    waiting.append(ev)
+                    full = len(waiting) >= max_size
+                if full or (everything is not None and len(everything) >= self._slots * max_size):
                     self.early_flushes += 1  # overflow handling: flush early, never drop
                     batches.append(self._swap())
-                    indicators = self._indicators
+                    pending = self._pending
                     everything = self._everything if everything is not None else None
             if coalesced:
                 acc.deduplicated += coalesced
@@ -248,36 +272,38 @@ class StreamingBuffer:
         for batch in batches:
             self._fan_out(*batch)
 
-    def _add_pattern(self, p: Pattern, now: float, acc: Account) -> None:
-        identity = (p.symbol, p.pattern, p.detected_at, p.timeframe)
-        seen = self._seen
+    def _add_deduped(self, lane: _Lane, ev: AnyEvent, now: float, acc: Account) -> None:
+        """A repeat counts once; under the floor it is filtered; in the window, the latest is kept."""
+        identity = lane.identity(ev)
+        seen = self._seen[lane.record]
+        pending, window = self._pending[lane.record], self._windows[lane.record]
         first_channel = seen.get(identity)
         if first_channel is not None:
             acc.deduplicated += 1
-            acc.deduplicated_by["cross_channel" if first_channel != p.channel else "repeat"] += 1
-            slot = self._window.get((p.symbol, p.pattern))
-            if slot is not None and p.high_confidence:
-                pending = self._patterns[slot[0]]
-                if pending.detected_at == p.detected_at and pending.timeframe == p.timeframe:
-                    pending.high_confidence = True
+            acc.deduplicated_by["cross_channel" if first_channel != ev.channel else "repeat"] += 1
+            slot = window.get(lane.window(ev))
+            if slot is not None and getattr(ev, lane.mark):
+                waiting = pending[slot[0]]
+                if lane.identity(waiting) == identity:
+                    setattr(waiting, lane.mark, True)  # the copy from :detected flags the row shown
             return
-        seen[identity] = p.channel
+        seen[identity] = ev.channel
         if len(seen) > C.DETECTION_MEMORY:
             seen.popitem(last=False)
-        if p.confidence < self.min_confidence:
+        if lane.floor(ev) < self.min_confidence:
             acc.filtered += 1
-            self._filtered.append(p)
+            self._filtered.append(ev)
             return
-        key = (p.symbol, p.pattern)
-        slot = self._window.get(key)
+        key = lane.window(ev)
+        slot = window.get(key)
         if slot is not None and now - slot[1] <= self.dedup_window:
-            self._patterns[slot[0]] = p  # keep the latest, in the earlier one's place
-            self._window[key] = (slot[0], now)
+            pending[slot[0]] = ev  # keep the latest, in the earlier one's place
+            window[key] = (slot[0], now)
             acc.deduplicated += 1
             acc.deduplicated_by["window"] += 1
         else:
-            self._window[key] = (len(self._patterns), now)
-            self._patterns.append(p)
+            window[key] = (len(pending), now)
+            pending.append(ev)
 
     # ------------------------------------------------------------ flushing
 
@@ -292,15 +318,20 @@ class StreamingBuffer:
 
     def _swap(self) -> tuple[list, list, list]:
         """Take the pending events out (under the lock), counting them delivered."""
-        live: list[AnyEvent] = self._patterns
-        if self._indicators:
-            live.extend(self._indicators.values())
-        live.extend(self._alerts)
+        live: list[AnyEvent] = []
+        for record, lane in self._lanes.items():
+            waiting = self._pending[record]
+            live.extend(waiting.values() if lane.coalesce is not None else waiting)
+        live.extend(self._plain)
         out = (live, self._filtered, self._everything)
-        self._patterns, self._window, self._indicators, self._alerts = [], {}, {}, []
-        self._filtered, self._everything = [], []
+        self._reset()
         self.account.delivered += len(live)
         return out
+
+    def _reset(self) -> None:
+        self._pending = {r: {} if lane.coalesce is not None else [] for r, lane in self._lanes.items()}
+        self._windows = {r: {} for r in self._lanes}
+        self._plain, self._filtered, self._everything = [], [], []
 
     def _fan_out(self, live: list, filtered: list, everything: list | None = None,
                  urgent: bool = False) -> None:
@@ -323,7 +354,7 @@ class StreamingBuffer:
 
     @property
     def pending(self) -> int:
-        return len(self._patterns) + len(self._indicators) + len(self._alerts)
+        return sum(map(len, self._pending.values())) + len(self._plain)
 
     # ------------------------------------------------------------ the flusher thread
 

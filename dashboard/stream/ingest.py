@@ -12,15 +12,14 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 
-from dashboard import constants as C
 from dashboard.settings import Settings
 from dashboard.stream.buffer import StreamingBuffer
 from dashboard.stream.session import SessionTracker
 from dashboard.stream.subscriber import Subscriber
 from dashboard.wire.channels import Channels
 from dashboard.wire.decoding import Batch, Rejected, reader
+from dashboard.wire.kinds import BY_CHANNEL, STATE
 
-_STATE_SUFFIXES = {C.SESSION_STARTED, C.SESSION_STOPPED, C.HEALTH}
 log = logging.getLogger(__name__)
 REJECTION_LOG = 200  # most recent rejections kept for the page and /status
 EXCERPT_BYTES = 200
@@ -52,7 +51,7 @@ class Ingest:
         self.started_at: float | None = None
         self.recorder = None  # a Recorder writing this ingest's stream to PostgreSQL, if any
         self._routes: dict[bytes, tuple] = {  # channel -> (name, its decoder, carries session state)
-            name.encode(): (name, reader(suffix, name), suffix in _STATE_SUFFIXES)
+            name.encode(): (name, reader(suffix, name), BY_CHANNEL[suffix].lane == STATE)
             for name, suffix in ((n, self.channels.suffix(n)) for n in self.channels.all)
         }
         self.subscriber = Subscriber(redis_url, self.channels.all, self.handle)

@@ -6,7 +6,9 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from analytics.events import AnyEvent, Health, SessionStarted, SessionStopped
+import msgspec
+
+from analytics.events import ENVELOPE, AnyEvent, Health, SessionStarted, SessionStopped
 from dashboard import constants as C
 
 _MARKET_TZ = ZoneInfo(C.MARKET_TZ)
@@ -79,15 +81,8 @@ class SessionTracker:
             "stopped_at": self.stopped.stopped_at.isoformat() if self.stopped else None,
             "stop_reason": self.stopped.reason if self.stopped else None,
             "market_open": market_open(datetime.fromtimestamp(now).astimezone()),
-            "health": None if h is None else {
-                "status": h.status, "issues": h.issues, "reported_at": h.ts.isoformat(),
-                "age_s": round(now - (self.health_received or now), 1),
-                "ticks_per_second": h.ticks_per_second, "bars_per_minute": h.bars_per_minute,
-                "processing_lag_ms": h.processing_lag_ms, "cpu_percent": h.cpu_percent,
-                "memory_mb": h.memory_mb, "memory_percent": h.memory_percent,
-                "active_symbols": h.active_symbols, "stale_count": h.stale_count,
-                "stale_symbols": h.stale_symbols, "reconnections": h.reconnections,
-                "connections_active": h.connections_active, "connections_failed": h.connections_failed,
-                "details": h.details,
+            "health": None if h is None else {  # every figure of the report, when and how long ago
+                **{name: value for name, value in msgspec.structs.asdict(h).items() if name not in ENVELOPE},
+                "reported_at": h.ts.isoformat(), "age_s": round(now - (self.health_received or now), 1),
             },
         }

@@ -1,8 +1,9 @@
 """`tickstock replay`: a recorded session back onto Redis, in its original order and rhythm.
 
-Events are read from the history tables, ordered by the time this system first received them,
-and republished in TickStockPL's documented shapes with their original detection and calculation
-times; the envelope timestamp is the moment of republishing, so the dashboard shows the session
+Events of every recorded kind (`dashboard.wire.kinds`, `analytics.events.HISTORY`) are read from
+the history tables, ordered by the time this system first received them, and republished on their
+kind's channel in TickStockPL's documented shapes (a kind it does not document: flat, field by
+field) with their original detection and calculation times; the envelope timestamp is the moment of republishing, so the dashboard shows the session
 as if live. Gaps between events are divided by `speed` (0: as fast as possible). A recorded
 high-confidence detection goes out on both pattern channels, as TickStockPL sends it.
 """
@@ -20,9 +21,11 @@ import redis
 from tqdm import tqdm
 
 import analytics
-from analytics.events import to_json
+from analytics.events import ENVELOPE, HISTORY, Health, to_json
+from analytics.frames import SCHEMAS, VALUE_PREFIX
 from dashboard import constants as C
 from dashboard.wire.channels import Channels
+from dashboard.wire.kinds import BY_NAME, KINDS, Kind
 
 REDIS_TIMEOUT_S = 10  # s to connect to Redis, or for a PUBLISH to be answered
 
@@ -54,7 +57,96 @@ def _when(row: dict, *names: str) -> float:
 
 
 def _clean(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp):
+        return _iso(value)
     return None if value is pd.NaT or (isinstance(value, float) and math.isnan(value)) else value
+
+
+# ---------------------------------------------------------------- each kind as TickStockPL sends it
+
+
+def _pattern(r: dict, session_id: str) -> dict:
+    detection = {"pattern_type": str(r["pattern_type"]), "symbol": str(r["symbol"]), "confidence": r["confidence"],
+                 "timestamp": _iso(r["detected_at"]), "parameters": r.get("parameters") or {},
+                 "timeframe": _clean(r.get("timeframe"))}
+    return {"event": "pattern_detected", "session_id": session_id, "detection": detection}
+
+
+def _indicator(r: dict, session_id: str) -> dict:
+    values = {k.removeprefix(VALUE_PREFIX): v for k, v in r.items()
+              if k not in SCHEMAS["indicators"] and _clean(v) is not None}  # its value columns
+    calculation = {"indicator_type": str(r["indicator"]), "symbol": str(r["symbol"]),
+                   "timestamp": _iso(r["calculated_at"]), "values": values, "timeframe": _clean(r.get("timeframe"))}
+    return {"event": "indicator_calculated", "session_id": session_id, "calculation": calculation}
+
+
+def _indicator_alert(r: dict, session_id: str) -> dict:
+    return {"alert_type": str(r["alert_type"]), "symbol": str(r["symbol"]), "session_id": session_id,
+            "data": r.get("data") or {}}
+
+
+def _critical_alert(r: dict, session_id: str) -> dict:
+    return {"type": str(r["alert_type"]), "message": r.get("message") or "", "severity": r.get("severity"),
+            "data": r.get("data") or {}, "session_id": session_id}
+
+
+_HEALTH_GROUPS = {"data_flow": ("ticks_per_second", "bars_per_minute", "processing_lag_ms"),
+                  "resources": ("cpu_percent", "memory_mb", "memory_percent")}  # as TickStockPL groups them
+_HEALTH_OWN = ("status", "issues", "stale_count", "stale_symbols", "details")
+
+
+def _nested(details: dict) -> dict:
+    """Figures kept by dotted path (`metrics.queue_depth`) back in their groups, as they were sent."""
+    out: dict = {}
+    for path, value in details.items():
+        *groups, name = path.split(".")
+        where = out
+        for group in groups:
+            where = where.setdefault(group, {})
+        where[name] = value
+    return out
+
+
+def _health(r: dict, session_id: str) -> dict:
+    """Health as TickStockPL groups it, with every other figure recorded (those kept in `details`
+    back in the groups they came in)."""
+    message = _nested(r.get("details") or {})
+
+    def group(name: str) -> dict:
+        return message[name] if isinstance(message.get(name), dict) else {}
+
+    grouped = {name for names in _HEALTH_GROUPS.values() for name in names}
+    for name, figures in _HEALTH_GROUPS.items():
+        message[name] = {**group(name), **{k: _clean(r.get(k)) for k in figures}}
+    message.update({k: _clean(r.get(k)) for k in Health.__struct_fields__
+                    if k not in ENVELOPE and k not in grouped and k not in _HEALTH_OWN})
+    message["stale_symbols"] = {**group("stale_symbols"), "count": int(_clean(r.get("stale_count")) or 0),
+                                "symbols": list(r.get("stale_symbols") or [])}
+    message.update({"event": "streaming_health", "session_id": session_id, "status": r.get("status"),
+                    "issues": list(r.get("issues") or [])})
+    return message
+
+
+LAYOUTS = {"pattern": _pattern, "indicator": _indicator, "indicator_alert": _indicator_alert,
+           "critical_alert": _critical_alert, "health": _health}  # TickStockPL's documented layouts
+
+
+def wire_message(kind: Kind, row: dict, session_id: str) -> dict:
+    """A recorded row of `kind` as a wire message: in TickStockPL's layout for the kinds it documents,
+    else flat, each of the record's own fields under its own name (as `wire.generic` reads it)."""
+    layout = LAYOUTS.get(kind.name)
+    if layout is not None:
+        return layout(row, session_id)
+    columns = HISTORY[kind.record].columns(kind.record)
+    return {"session_id": session_id, **{field: _clean(row.get(column)) for field, column in columns.items()
+                                         if field not in ENVELOPE}}
+
+
+def _channels(kind: Kind, row: dict) -> tuple[str, ...]:
+    """The suffixes a recorded row goes out on: its own, and its copies' when it was marked confident."""
+    if kind.confident is not None and row.get(kind.key.mark):
+        return kind.channels[0], kind.confident
+    return kind.channels[:1]
 
 
 def load_session(database_url: str, session_id: str) -> list[tuple[float, str, dict]]:
@@ -65,61 +157,28 @@ def load_session(database_url: str, session_id: str) -> list[tuple[float, str, d
     sessions = analytics.load_sessions(database_url)
     match = sessions[sessions["session_id"].astype(str) == session_id]
     meta = match.iloc[0].to_dict() if len(match) else None
-    patterns = analytics.load_patterns(database_url, session_id=session_id, parse_parameters=True)
-    indicators = analytics.load_indicators(database_url, session_id=session_id)
-    alerts = analytics.load_alerts(database_url, session_id=session_id)
-    criticals = analytics.load_critical_alerts(database_url, session_id=session_id)
-    health = analytics.load_health(database_url, session_id=session_id)
-    for r in patterns.to_dict("records"):
-        detection = {"pattern_type": str(r["pattern_type"]), "symbol": str(r["symbol"]), "confidence": r["confidence"],
-                     "timestamp": _iso(r["detected_at"]), "parameters": r.get("parameters") or {},
-                     "timeframe": _clean(r.get("timeframe"))}
-        payload = {"event": "pattern_detected", "session_id": session_id, "detection": detection}
-        t = _when(r, "received_at", "detected_at")
-        out.append((t, C.PATTERNS_STREAMING, payload))
-        if r.get("high_confidence"):
-            out.append((t, C.PATTERNS_DETECTED, payload))
-    meta_columns = {"session_id", "symbol", "indicator", "calculated_at", "timeframe", "published_at", "received_at"}
-    for r in indicators.to_dict("records"):
-        values = {k: v for k, v in r.items() if k not in meta_columns and _clean(v) is not None}
-        calculation = {"indicator_type": str(r["indicator"]), "symbol": str(r["symbol"]),
-                       "timestamp": _iso(r["calculated_at"]), "values": values, "timeframe": _clean(r.get("timeframe"))}
-        out.append((_when(r, "received_at", "calculated_at"), C.INDICATORS_STREAMING,
-                    {"event": "indicator_calculated", "session_id": session_id, "calculation": calculation}))
-    for r in alerts.to_dict("records"):
-        out.append((_when(r, "received_at", "alerted_at"), C.ALERTS_INDICATORS,
-                    {"alert_type": str(r["alert_type"]), "symbol": str(r["symbol"]), "session_id": session_id,
-                     "data": r.get("data") or {}}))
-    for r in criticals.to_dict("records"):
-        out.append((_when(r, "received_at", "alerted_at"), C.ALERTS_CRITICAL,
-                    {"type": str(r["alert_type"]), "message": r.get("message") or "", "severity": r.get("severity"),
-                     "data": r.get("data") or {}, "session_id": session_id}))
-    for r in health.to_dict("records"):
-        out.append((_when(r, "received_at", "reported_at"), C.HEALTH, _health_payload(r, session_id)))
+    for kind in KINDS:
+        stored = HISTORY.get(kind.record)
+        if stored is None or stored.table == "sessions":  # the session's own start and stop frame the rest
+            continue
+        frame = analytics.load(database_url, kind.name, session_id=session_id, parse_json=True)
+        for r in frame.to_dict("records"):
+            t = _when(r, "received_at", stored.time)
+            message = wire_message(kind, r, session_id)
+            out.extend((t, suffix, message) for suffix in _channels(kind, r))
     if not out and meta is None:
         raise UnknownSession(f"no recorded session {session_id!r}")
     out.sort(key=lambda item: item[0])
     if meta is not None:
         first = out[0][0] if out else _when(meta, "started_at")
         last = out[-1][0] if out else first
-        out.insert(0, (first, C.SESSION_STARTED, {"event": "session_started", "data": {
+        out.insert(0, (first, BY_NAME["session_started"].channels[0], {"event": "session_started", "data": {
             "session_id": session_id, "symbol_universe_key": _clean(meta.get("universe")),
             "start_time": _iso(meta.get("started_at")), "trigger_type": _clean(meta.get("trigger_type"))}}))
-        out.append((last, C.SESSION_STOPPED, {"event": "session_stopped", "data": {
+        out.append((last, BY_NAME["session_stopped"].channels[0], {"event": "session_stopped", "data": {
             "session_id": session_id, "stop_time": _iso(meta.get("stopped_at")) or _iso(pd.Timestamp(last, unit="s", tz=UTC)),
             "reason": _clean(meta.get("stop_reason")) or "replay_complete"}}))
     return out
-
-
-def _health_payload(r: dict, session_id: str) -> dict:
-    return {
-        "event": "streaming_health", "session_id": session_id, "status": r.get("status"),
-        "issues": list(r.get("issues") or []),
-        "data_flow": {k: _clean(r.get(k)) for k in ("ticks_per_second", "bars_per_minute", "processing_lag_ms")},
-        "resources": {k: _clean(r.get(k)) for k in ("cpu_percent", "memory_mb", "memory_percent")},
-        "active_symbols": _clean(r.get("active_symbols")),
-        "stale_symbols": {"count": int(_clean(r.get("stale_count")) or 0), "symbols": []},
-    }
 
 
 def replay(database_url: str, redis_url: str, session_id: str, *, speed: float = 1.0,

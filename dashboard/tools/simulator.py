@@ -96,12 +96,12 @@ class _Session:
     def started(self) -> Message:
         now, n = _now(), len(self.universe)
         key = f"market_leaders:top_{n}" if tuple(self.universe) == DEFAULT_SYMBOLS else f"custom:{n}_symbols"
-        return self.ch.session_started, {"event": "session_started", "timestamp": now, "data": {
+        return self.ch.of("session_started"), {"event": "session_started", "timestamp": now, "data": {
             "session_id": self.session_id, "symbol_universe_key": key, "start_time": now, "trigger_type": "simulated"}}
 
     def stopped(self, reason: str) -> Message:
         now = _now()
-        return self.ch.session_stopped, {"event": "session_stopped", "timestamp": now, "data": {
+        return self.ch.of("session_stopped"), {"event": "session_stopped", "timestamp": now, "data": {
             "session_id": self.session_id, "stop_time": now, "reason": reason}}
 
     def step(self) -> Iterator[Message]:
@@ -112,10 +112,10 @@ class _Session:
         bar, prev_bar, breakouts = sym.step(self.rng)
         at, now, out = _now(), sym.values, []
         for kind, values in now.items():
-            out.append((self.ch.indicators, {"event": "indicator_calculated", "session_id": self.session_id,
+            out.append((self.ch.of("indicator"), {"event": "indicator_calculated", "session_id": self.session_id,
                         "timestamp": None, "calculation": {"indicator_type": kind, "symbol": sym.name,
                                                            "timestamp": at, "values": values, "timeframe": "1min"}}))
-        out += [(self.ch.alerts_indicators, {"alert_type": a, "symbol": sym.name, "timestamp": None,
+        out += [(self.ch.of("indicator_alert"), {"alert_type": a, "symbol": sym.name, "timestamp": None,
                                              "session_id": self.session_id, "data": d})
                 for a, d in crossing_alerts(before, now, prev_close, round(bar["close"], 4))]
         shape = {k: round(bar[k], 2) for k in ("open", "high", "low", "close")} | {"volume": bar["volume"]}
@@ -124,9 +124,9 @@ class _Session:
             payload = {"event": "pattern_detected", "session_id": self.session_id, "timestamp": None,
                        "detection": {"pattern_type": name, "symbol": sym.name, "timestamp": at,
                                      "confidence": confidence, "parameters": shape | extra, "timeframe": "1min"}}
-            out.append((self.ch.patterns_streaming, payload))
+            out.append((self.ch.of("pattern"), payload))
             if confidence >= C.HIGH_CONFIDENCE:
-                out.append((self.ch.patterns_detected, payload))  # the same object: identical on both
+                out.append((self.ch.confident("pattern"), payload))  # the same object: identical on both
             self.rows["intraday_patterns"] += 1
         self.rows["intraday_indicators"] += len(now)
         yield from out
@@ -172,13 +172,13 @@ class _Session:
             now = self.figures()
             message, data = f"{depth} bars waiting to be processed", {
                 "queue_depth": depth, "processing_lag_ms": round(now["lag"]), "cpu_percent": round(now["cpu"], 1)}
-        return self.ch.alerts_critical, {"type": kind, "message": message, "severity": "critical",
+        return self.ch.of("critical_alert"), {"type": kind, "message": message, "severity": "critical",
                                          "timestamp": None, "data": data}
 
     def persistence(self) -> Message:
         table = ("intraday_indicators", "intraday_patterns")[(self.turn // PERSIST_EVERY_STEPS) % 2]
         rows, self.rows[table] = self.rows[table], 0
-        return self.ch.persistence, {"event": "persistence_batch", "timestamp": None, "session_id": self.session_id,
+        return self.ch.of("persistence"), {"event": "persistence_batch", "timestamp": None, "session_id": self.session_id,
                                      "table": table, "rows": rows,
                                      "duration_ms": round(2.0 + 0.12 * rows * self.aux.uniform(0.7, 1.5), 1)}
 
@@ -210,7 +210,7 @@ class _Session:
         self.failed = 0
         for key in self.excess:  # an incident eases off report by report
             self.excess[key] *= EASE
-        return self.ch.health, {
+        return self.ch.of("health"), {
             "event": "streaming_health", "timestamp": None, "session_id": self.session_id,
             "status": "degraded" if issues else "healthy", "issues": issues,
             "connection": {"active": 1, "failed": failed, "reconnections": self.reconnections},
@@ -254,20 +254,20 @@ def _single(session: _Session) -> list[Message]:
     found: dict[str, dict] = {}
     for _ in range(200_000):
         for channel, payload in session.step():
-            if channel == session.ch.indicators:
+            if channel == session.ch.of("indicator"):
                 found.setdefault(payload["calculation"]["indicator_type"], payload)
-            elif channel == session.ch.alerts_indicators:
+            elif channel == session.ch.of("indicator_alert"):
                 found.setdefault(payload["alert_type"], payload)
-            elif channel == session.ch.patterns_detected:
+            elif channel == session.ch.confident("pattern"):
                 found.setdefault("pattern", payload)
         if wanted <= found.keys():
             break
     else:
         raise SimulatorError(f"the simulated market never produced: {sorted(wanted - found.keys())}")
     ch = session.ch
-    return [(ch.patterns_streaming, found["pattern"]), (ch.patterns_detected, found["pattern"]),
-            *[(ch.indicators, found[k]) for k in INDICATOR_TYPES],
-            *[(ch.alerts_indicators, found[k]) for k in ALERT_TYPES],
+    return [(ch.of("pattern"), found["pattern"]), (ch.confident("pattern"), found["pattern"]),
+            *[(ch.of("indicator"), found[k]) for k in INDICATOR_TYPES],
+            *[(ch.of("indicator_alert"), found[k]) for k in ALERT_TYPES],
             session.critical(), session.health(), session.persistence()]  # the health after the incident
 
 

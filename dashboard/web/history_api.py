@@ -1,9 +1,10 @@
 """History REST endpoints (the upstream's paths): validated parameters, parameterised queries.
 
+One endpoint per kind that declares a `Rest` in the registry (`dashboard.wire.kinds`):
 GET /streaming/api/patterns/<symbol>?hours=1..24&limit=1..1000
 GET /streaming/api/indicators/<symbol>?hours=1..24&indicator=NAME&limit=1..5000
 GET /streaming/api/alerts?hours=1..24&alert_type=TYPE&limit=10..500
-GET /streaming/api/summary?hours=1..168
+and the session's summary: GET /streaming/api/summary?hours=1..168
 Each takes ?format=csv. A bad parameter is a 400 with a JSON reason; nothing a client sends
 reaches SQL as text (every value is a bound parameter of a SQLAlchemy Core query). JSON rows are
 encoded by PostgreSQL (json_agg), so a 1000-row answer creates no Python object per row.
@@ -24,9 +25,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from tornado.ioloop import IOLoop
 
 from analytics.db import engine_for
-from analytics.tables import critical_alerts, indicator_alerts, indicators, patterns
+from analytics.events import HISTORY
+from analytics.tables import TABLES, critical_alerts, indicator_alerts, indicators, patterns
 from dashboard.runtime import get_ingest
 from dashboard.web.rest import APIHandler
+from dashboard.wire.kinds import KINDS, Kind, Rest
 
 SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_/^=:]{0,31}$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -162,56 +165,40 @@ def _symbol(raw: str) -> str:
     return raw
 
 
-class PatternsHandler(HistoryHandler):
-    columns = ["detected_at", "symbol", "pattern_type", "confidence", "timeframe", "high_confidence",
-               "session_id", "parameters"]
-    csv_name = "patterns"
+class KindHandler(HistoryHandler):
+    """The recorded events of one kind (its `Rest` in the registry), newest first: by the symbol in
+    the path or across symbols, over the last `hours`, optionally of one type (`filter`)."""
 
-    def query(self, args, hours, symbol):
-        symbol = _symbol(symbol)
-        limit = _int(args, "limit", 100, 1, 1000)
-        t = patterns
-        stmt = (sa.select(*(t.c[c] for c in self.columns)).where(t.c.symbol == symbol, t.c.detected_at >= _since(hours))
-                .order_by(t.c.detected_at.desc()).limit(limit))
+    rest: Rest
+    table: sa.Table
+    time: str
 
-        return lambda eng: _answer(eng, self.fmt, stmt, t.c.detected_at, {"symbol": symbol, "hours": hours})
-
-
-class IndicatorsHandler(HistoryHandler):
-    columns = ["calculated_at", "symbol", "indicator", "values", "timeframe", "session_id"]
-    csv_name = "indicators"
-
-    def query(self, args, hours, symbol):
-        symbol = _symbol(symbol)
-        name = _name(args, "indicator")
-        limit = _int(args, "limit", 1000, 1, 5000)
-        t = indicators
-        cond = [t.c.symbol == symbol, t.c.calculated_at >= _since(hours)]
+    def query(self, args, hours, *path):
+        rest, t = self.rest, self.table
+        symbol = _symbol(path[0]) if rest.by_symbol else None
+        name = _name(args, rest.filter) if rest.filter else None
+        if name and rest.upper:
+            name = name.upper()
+        default, lo, hi = rest.limit
+        limit = _int(args, "limit", default, lo, hi)
+        cond = [t.c[self.time] >= _since(hours)]
+        if symbol is not None:
+            cond.insert(0, t.c.symbol == symbol)
         if name:
-            cond.append(t.c.indicator == name)
+            cond.append(t.c[rest.filter] == name)
         stmt = (sa.select(*(t.c[c] for c in self.columns)).where(*cond)
-                .order_by(t.c.calculated_at.desc()).limit(limit))
+                .order_by(t.c[self.time].desc()).limit(limit))
+        fields = {**({"symbol": symbol} if rest.by_symbol else {}), "hours": hours,
+                  **({rest.filter: name} if rest.filter else {})}
+        return lambda eng: _answer(eng, self.fmt, stmt, t.c[self.time], fields)
 
-        return lambda eng: _answer(eng, self.fmt, stmt, t.c.calculated_at,
-                                   {"symbol": symbol, "hours": hours, "indicator": name})
 
-
-class AlertsHandler(HistoryHandler):
-    columns = ["alerted_at", "symbol", "alert_type", "data", "session_id"]
-    csv_name = "alerts"
-
-    def query(self, args, hours):
-        kind = _name(args, "alert_type")
-        limit = _int(args, "limit", 50, 10, 500)
-        t = indicator_alerts
-        cond = [t.c.alerted_at >= _since(hours)]
-        if kind:
-            cond.append(t.c.alert_type == kind.upper())
-        stmt = (sa.select(*(t.c[c] for c in self.columns)).where(*cond)
-                .order_by(t.c.alerted_at.desc()).limit(limit))
-
-        return lambda eng: _answer(eng, self.fmt, stmt, t.c.alerted_at,
-                                   {"hours": hours, "alert_type": kind.upper() if kind else None})
+def kind_handler(kind: Kind) -> type[KindHandler]:
+    """The handler of a kind's endpoint."""
+    stored = HISTORY[kind.record]
+    return type(f"{kind.record.__name__}Handler", (KindHandler,), {
+        "rest": kind.rest, "table": TABLES[stored.table], "time": stored.time, "columns": list(kind.rest.columns),
+        "csv_name": kind.rest.name})
 
 
 class SummaryHandler(HistoryHandler):
@@ -261,8 +248,7 @@ class SummaryHandler(HistoryHandler):
 
 
 ROUTES = [
-    (r"/streaming/api/patterns/([^/]+)", PatternsHandler, {}),
-    (r"/streaming/api/indicators/([^/]+)", IndicatorsHandler, {}),
-    (r"/streaming/api/alerts", AlertsHandler, {}),
+    *((rf"/streaming/api/{k.rest.name}" + ("/([^/]+)" if k.rest.by_symbol else ""), kind_handler(k), {})
+      for k in KINDS if k.rest is not None),
     (r"/streaming/api/summary", SummaryHandler, {}),
 ]

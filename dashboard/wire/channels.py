@@ -1,22 +1,11 @@
-"""Channel names: the TickStockPL suffixes joined to a configurable prefix."""
+"""Channel names: the registry's channel suffixes joined to a configurable prefix."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from dashboard import constants as C
-
-SUFFIXES = (
-    C.SESSION_STARTED,
-    C.SESSION_STOPPED,
-    C.HEALTH,
-    C.PATTERNS_STREAMING,
-    C.PATTERNS_DETECTED,
-    C.INDICATORS_STREAMING,
-    C.ALERTS_INDICATORS,
-    C.ALERTS_CRITICAL,
-    C.PERSISTENCE,
-)
+from dashboard.wire.kinds import BY_NAME, SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -32,6 +21,17 @@ class Channels:
     def all(self) -> tuple[str, ...]:
         return tuple(self.name(s) for s in SUFFIXES)
 
+    def of(self, kind: str) -> str:
+        """The channel a kind of event is published on (`of("pattern")`: …:patterns:streaming)."""
+        return self.name(BY_NAME[kind].channels[0])
+
+    def confident(self, kind: str) -> str:
+        """The channel of a kind's high-confidence copies (`confident("pattern")`: …:patterns:detected)."""
+        suffix = BY_NAME[kind].confident
+        if suffix is None:
+            raise ValueError(f"{kind} has no channel of high-confidence copies")
+        return self.name(suffix)
+
     def suffix(self, channel: str) -> str | None:
         """The suffix of a channel of this prefix, or None for a foreign channel."""
         head = self.prefix + ":"
@@ -41,12 +41,13 @@ class Channels:
                 return rest
         return None
 
-    session_started = property(lambda self: self.name(C.SESSION_STARTED))
-    session_stopped = property(lambda self: self.name(C.SESSION_STOPPED))
-    health = property(lambda self: self.name(C.HEALTH))
-    patterns_streaming = property(lambda self: self.name(C.PATTERNS_STREAMING))
-    patterns_detected = property(lambda self: self.name(C.PATTERNS_DETECTED))
-    indicators = property(lambda self: self.name(C.INDICATORS_STREAMING))
-    alerts_indicators = property(lambda self: self.name(C.ALERTS_INDICATORS))
-    alerts_critical = property(lambda self: self.name(C.ALERTS_CRITICAL))
-    persistence = property(lambda self: self.name(C.PERSISTENCE))
+    # the channels by the names tools and tests have long used
+    session_started = property(lambda self: self.of("session_started"))
+    session_stopped = property(lambda self: self.of("session_stopped"))
+    health = property(lambda self: self.of("health"))
+    patterns_streaming = property(lambda self: self.of("pattern"))
+    patterns_detected = property(lambda self: self.confident("pattern"))
+    indicators = property(lambda self: self.of("indicator"))
+    alerts_indicators = property(lambda self: self.of("indicator_alert"))
+    alerts_critical = property(lambda self: self.of("critical_alert"))
+    persistence = property(lambda self: self.of("persistence"))

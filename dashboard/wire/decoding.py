@@ -1,9 +1,9 @@
 """The decoder: one pub/sub message into a typed record, accepting every producer variant.
 
-`reader(suffix, channel)` gives the decoder of one channel's messages: `read(raw, received)`
-returns a record of `events`, or a `Batch` of them for a message that carried several (each member
-a record or the `Rejected` of that member), or raises `Rejected` with a short code and a reason;
-nothing else escapes it. A message in TickStockPL's canonical layout is decoded by a strict shape
+`reader(suffix, channel)` gives the decoder of one channel's messages (its kind from the registry,
+`kinds`): `read(raw, received)` returns a record of `analytics.events`, or a `Batch` of them for a
+message that carried several (each member a record or the `Rejected` of that member), or raises
+`Rejected` with a short code and a reason; nothing else escapes it. A message in TickStockPL's canonical layout is decoded by a strict shape
 that needs almost no Python (the ingest's hot path); any other layout, or a bad message, goes
 through `variants`, which finds the event by the fields it carries and gives the reason for a
 rejection. Both paths make the same record of the same message.
@@ -18,14 +18,15 @@ from analytics.events import AnyEvent, Indicator, Pattern
 from dashboard import constants as C
 from dashboard.wire.canonical import DECODERS, CanonicalIndicatorMsg, CanonicalPatternMsg
 from dashboard.wire.fields import EARLIEST, LATEST
+from dashboard.wire.kinds import BY_CHANNEL
 from dashboard.wire.variants import (
     DECODE_ERRORS,
-    GENERAL,
     NUL,
     Batch,
     Rejected,
     decode_general,
     epoch_or_time,
+    mark_confident,
     text_id,
 )
 
@@ -36,8 +37,7 @@ __all__ = ["Batch", "Read", "Rejected", "decode", "decode_general", "reader"]
 # Each returns None for a message the general path must judge (no canonical body, a blank name).
 
 
-def _canonical_pattern(msg: CanonicalPatternMsg, channel: str, received: float,
-                       detected_channel: bool) -> Pattern | None:
+def _canonical_pattern(msg: CanonicalPatternMsg, channel: str, received: float) -> Pattern | None:
     body = msg.detection
     symbol, name = body.symbol.strip(), body.pattern_type.strip()
     if not symbol or not name:
@@ -58,7 +58,7 @@ def _canonical_pattern(msg: CanonicalPatternMsg, channel: str, received: float,
         detected_at=detected or stamp,
         timeframe=body.timeframe or msg.timeframe or msg.tier,
         parameters=body.parameters if body.parameters is not None else (msg.parameters or {}),
-        high_confidence=detected_channel or confidence >= C.HIGH_CONFIDENCE,
+        high_confidence=confidence >= C.HIGH_CONFIDENCE,  # and every copy read on :patterns:detected
     )
 
 
@@ -91,11 +91,13 @@ Read = Callable[[bytes, float], AnyEvent | Batch]
 
 def reader(suffix: str | None, channel: str) -> Read:
     """The decoder of messages on `channel` (whose suffix the caller resolved)."""
-    if suffix not in GENERAL:
+    kind = BY_CHANNEL.get(suffix)
+    if kind is None:
         def unknown(raw: bytes, received: float) -> AnyEvent:
             raise Rejected("unknown_channel", f"unknown channel {channel!r}")
         return unknown
-    fast_decoder, fast_build = _CANONICAL.get(suffix, (None, None))
+    fast_decoder, fast_build = _CANONICAL.get(kind.name, (None, None))
+    confident = suffix == kind.confident
     limit = C.MAX_PAYLOAD_BYTES
 
     def read(raw: bytes, received: float) -> AnyEvent | Batch:
@@ -107,7 +109,7 @@ def reader(suffix: str | None, channel: str) -> Read:
             except DECODE_ERRORS:
                 event = None  # not the canonical layout: the general shapes decide
             if event is not None:
-                return event
+                return mark_confident(event, kind) if confident else event
         return decode_general(suffix, channel, raw, received)
 
     return read
@@ -118,10 +120,7 @@ def decode(suffix: str | None, channel: str, raw: bytes, received: float) -> Any
     return reader(suffix, channel)(raw, received)
 
 
-_CANONICAL = {  # suffix -> (strict decoder of the canonical layout, builder or None)
-    C.PATTERNS_STREAMING: (DECODERS[CanonicalPatternMsg].decode,
-                           lambda m, ch, t: _canonical_pattern(m, ch, t, False)),
-    C.PATTERNS_DETECTED: (DECODERS[CanonicalPatternMsg].decode,
-                          lambda m, ch, t: _canonical_pattern(m, ch, t, True)),
-    C.INDICATORS_STREAMING: (DECODERS[CanonicalIndicatorMsg].decode, _canonical_indicator),
+_CANONICAL = {  # kind -> (strict decoder of its canonical layout, builder)
+    "pattern": (DECODERS[CanonicalPatternMsg].decode, _canonical_pattern),
+    "indicator": (DECODERS[CanonicalIndicatorMsg].decode, _canonical_indicator),
 }

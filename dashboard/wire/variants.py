@@ -50,6 +50,8 @@ from dashboard.wire.fields import (
     text_id,
 )
 from dashboard.wire.figures import HEALTH_FIGURES, STATUS, health, session
+from dashboard.wire.generic import record_shape
+from dashboard.wire.kinds import BY_CHANNEL, KINDS, Dedup, Kind
 
 _JSON = msgspec.json.Decoder(float_hook=float)  # 1e999 becomes inf (then judged), not a parse error
 
@@ -65,7 +67,7 @@ _PATTERN_KNOWN = {*_OMIT, *_PATTERN_NAMES, *_SYMBOL, *_CONFIDENCE, *_BAR, "timef
                   "detected_at"}
 
 
-def _pattern(f: Fields, channel: str, received: float, detected_channel: bool) -> Pattern:
+def _pattern(f: Fields, channel: str, received: float) -> Pattern:
     body = f.body
     symbol = text(f.get(*_SYMBOL), "symbol")
     name = text(first(f.get(*_PATTERN_NAMES[:3]), f.own("name")), "pattern_type")
@@ -110,7 +112,7 @@ def _pattern(f: Fields, channel: str, received: float, detected_channel: bool) -
         detected_at=detected or stamp,
         timeframe=label(f.truthy("timeframe", "time_frame", "interval", "tier")),
         parameters=params,
-        high_confidence=detected_channel or confidence >= C.HIGH_CONFIDENCE,
+        high_confidence=confidence >= C.HIGH_CONFIDENCE,  # and every copy read on :patterns:detected
     )
 
 
@@ -264,35 +266,38 @@ def _shape(wrappers: Iterable[str], plurals: Iterable[str], core: Iterable[str],
 
 
 _PATTERN_CORE = (*_PATTERN_NAMES[:3], *_CONFIDENCE)
-_PATTERN_WRAPPERS = ("detection", "pattern_data", "pattern_detection", "pattern_detected")
-_PATTERN_PLURALS = ("detections", "patterns", "pattern_detections")
-SHAPES: dict[str, Shape] = {
-    C.PATTERNS_STREAMING: _shape(_PATTERN_WRAPPERS, _PATTERN_PLURALS, _PATTERN_CORE,
-                                 lambda f, ch, t: _pattern(f, ch, t, False)),
-    C.PATTERNS_DETECTED: _shape(_PATTERN_WRAPPERS, _PATTERN_PLURALS, _PATTERN_CORE,
-                                lambda f, ch, t: _pattern(f, ch, t, True)),
-    C.INDICATORS_STREAMING: _shape(("calculation", "indicator_data", "indicator_calculation", "indicator_update"),
-                                   ("calculations", "indicators", "indicator_calculations", "updates"),
-                                   (*_INDICATOR_NAMES[:3], "values", "value"), _indicator,
-                                   objects=frozenset({"values"})),
-    C.ALERTS_INDICATORS: _shape(("alert", "indicator_alert", "alert_data"), ("alerts", "indicator_alerts"),
-                                ("alert_type", "alert_name", "condition", "type", *_SYMBOL), _indicator_alert),
-    C.ALERTS_CRITICAL: _shape(("alert", "critical_alert", "system_alert", "alert_data"),
-                              ("alerts", "critical_alerts"),
-                              ("alert_type", "alert_name", "type", "message", "severity", "code"), _critical),
-    C.HEALTH: _shape(("health", "streaming_health", "health_data", "health_update"), ("healths",),
+SHAPES: dict[str, Shape] = {  # kind -> how producers send it; a kind without one is read by its record's fields
+    "pattern": _shape(("detection", "pattern_data", "pattern_detection", "pattern_detected"),
+                      ("detections", "patterns", "pattern_detections"), _PATTERN_CORE, _pattern),
+    "indicator": _shape(("calculation", "indicator_data", "indicator_calculation", "indicator_update"),
+                        ("calculations", "indicators", "indicator_calculations", "updates"),
+                        (*_INDICATOR_NAMES[:3], "values", "value"), _indicator, objects=frozenset({"values"})),
+    "indicator_alert": _shape(("alert", "indicator_alert", "alert_data"), ("alerts", "indicator_alerts"),
+                              ("alert_type", "alert_name", "condition", "type", *_SYMBOL), _indicator_alert),
+    "critical_alert": _shape(("alert", "critical_alert", "system_alert", "alert_data"), ("alerts", "critical_alerts"),
+                             ("alert_type", "alert_name", "type", "message", "severity", "code"), _critical),
+    "health": _shape(("health", "streaming_health", "health_data", "health_update"), ("healths",),
                      (*STATUS, "issues", "stale_symbols", *HEALTH_FIGURES), health, grouped=True),
-    C.SESSION_STARTED: _shape(("session", "streaming_session", "session_data", "session_started",
+    "session_started": _shape(("session", "streaming_session", "session_data", "session_started",
                                "streaming_session_started"), ("sessions",),
                               ("session_id", "start_time", "started_at", "symbol_universe_key", "universe"),
                               lambda f, ch, t: session(f, ch, t, True), grouped=True),
-    C.SESSION_STOPPED: _shape(("session", "streaming_session", "session_data", "session_stopped",
+    "session_stopped": _shape(("session", "streaming_session", "session_data", "session_stopped",
                                "streaming_session_stopped"), ("sessions",),
                               ("session_id", "stop_time", "stopped_at", "reason"),
                               lambda f, ch, t: session(f, ch, t, False), grouped=True),
-    C.PERSISTENCE: _shape(("persistence", "batch_storage"), (), ("table", "rows", "duration_ms"), _persistence),
+    "persistence": _shape(("persistence", "batch_storage"), (), ("table", "rows", "duration_ms"), _persistence),
 }
-GENERAL = SHAPES  # the suffixes the decoder knows
+READERS: dict[str, Shape] = {k.name: SHAPES.get(k.name) or record_shape(k.record) for k in KINDS}
+
+
+def mark_confident(out: AnyEvent | Batch, kind: Kind) -> AnyEvent | Batch:
+    """Records read on the kind's channel of high-confidence copies, marked so (`Dedup.mark`)."""
+    flag = kind.key.mark if isinstance(kind.key, Dedup) else None
+    for event in out if type(out) is Batch else (out,):
+        if flag is not None and not isinstance(event, Rejected):
+            setattr(event, flag, True)
+    return out
 
 
 # ---------------------------------------------------------------- entry point
@@ -332,7 +337,13 @@ def _batch(shape: Shape, items: list, outer: list[dict], channel: str, received:
 
 def decode_general(suffix: str, channel: str, raw: bytes, received: float) -> AnyEvent | Batch:
     """One message from `channel` (a known suffix): a record, a Batch of them, or Rejected."""
-    shape = SHAPES[suffix]
+    kind = BY_CHANNEL[suffix]
+    out = decode_shape(READERS[kind.name], channel, raw, received)
+    return mark_confident(out, kind) if suffix == kind.confident else out
+
+
+def decode_shape(shape: Shape, channel: str, raw: bytes, received: float) -> AnyEvent | Batch:
+    """One message read by `shape`: a record, a Batch of them, or Rejected."""
     if NUL in raw:
         raise Rejected("nul_character", "a NUL character (\\u0000): PostgreSQL cannot store it in text or JSON")
     try:
