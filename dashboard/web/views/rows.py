@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from analytics.events import CriticalAlert, Indicator, IndicatorAlert, Pattern
 
 PATTERN_COLUMNS = [
@@ -30,6 +32,12 @@ INDICATOR_COLUMNS = (
     + [{"field": "other", "title": "Other"}, {"field": "time", "title": "Updated", "kind": "time", "width": "8.5em"}]
 )
 _KNOWN = {(i, k) for i, k, _ in INDICATOR_FIELDS}
+CRITICAL_COLUMNS = [
+    {"field": "time", "title": "Time", "kind": "time", "width": "8.5em"},
+    {"field": "alert_type", "title": "Type"},
+    {"field": "severity", "title": "Severity"},
+    {"field": "message", "title": "Message"},
+]
 
 ALERT_STYLE = {
     "RSI_OVERBOUGHT": "bearish", "RSI_OVERSOLD": "bullish",
@@ -114,3 +122,19 @@ def indicator_row(previous: dict | None, ind: Indicator) -> dict:
 
 def critical_text(c: CriticalAlert) -> str:
     return f"{c.alert_type}: {c.message}" if c.message else c.alert_type
+
+
+def critical_row(c: CriticalAlert) -> dict:
+    return {"time": _ms(c.ts), "alert_type": c.alert_type, "severity": c.severity, "message": c.message}
+
+
+# The live page's row builder of each kind of event it shows in a table, by the kind's name (the
+# record's tag). Every kind the registry shows as rows (dashboard/wire/kinds.py, live="rows") needs
+# one, and tests/dashboard/wire/test_kinds.py checks it. The indicator builder merges a calculation
+# into the symbol's previous row.
+LIVE_ROWS: dict[str, Callable[..., dict]] = {
+    "pattern": pattern_row,
+    "indicator": indicator_row,
+    "indicator_alert": alert_row,
+    "critical_alert": critical_row,
+}
