@@ -30,8 +30,3 @@ SUBSCRIBE_WAIT_S = 10.0  # s a command waits for its subscription before it says
 DRAIN_TIMEOUT_S = 1.0  # s a stopping subscriber waits for what Redis delivered before the stop
 RECONNECT_BACKOFF_MIN_S = 0.1
 RECONNECT_BACKOFF_MAX_S = 5.0
-
-# Market hours (America/New_York, weekdays).
-MARKET_TZ = "America/New_York"
-MARKET_OPEN = (9, 30)
-MARKET_CLOSE = (16, 0)

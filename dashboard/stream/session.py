@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime
 
 import msgspec
 
+from analytics.calendar import market_state
 from analytics.events import ENVELOPE, AnyEvent, Health, SessionStarted, SessionStopped
 from dashboard import constants as C
-
-_MARKET_TZ = ZoneInfo(C.MARKET_TZ)
-
-
-def market_open(at: datetime) -> bool:
-    """Whether the US equity market is in its regular session (9:30-16:00 New York, weekdays)."""
-    local = at.astimezone(_MARKET_TZ)
-    if local.weekday() >= 5:
-        return False
-    minutes = local.hour * 60 + local.minute
-    return C.MARKET_OPEN[0] * 60 + C.MARKET_OPEN[1] <= minutes < C.MARKET_CLOSE[0] * 60 + C.MARKET_CLOSE[1]
 
 
 class SessionTracker:
@@ -80,9 +69,16 @@ class SessionTracker:
             "details": s.details if s else {},
             "stopped_at": self.stopped.stopped_at.isoformat() if self.stopped else None,
             "stop_reason": self.stopped.reason if self.stopped else None,
-            "market_open": market_open(datetime.fromtimestamp(now).astimezone()),
+            **_market(now),
             "health": None if h is None else {  # every figure of the report, when and how long ago
                 **{name: value for name, value in msgspec.structs.asdict(h).items() if name not in ENVELOPE},
                 "reported_at": h.ts.isoformat(), "age_s": round(now - (self.health_received or now), 1),
             },
         }
+
+
+def _market(now: float) -> dict:
+    """The exchange's state from its calendar (holidays, early closes, daylight saving)."""
+    state = market_state(datetime.fromtimestamp(now, UTC))
+    return {"market_open": state.is_open, "market": state.label(), "market_phase": state.phase,
+            "market_holiday": state.holiday, "market_early_close": state.early_close}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from dashboard.stream.session import SessionTracker
 from dashboard.wire import decoding as D
@@ -50,3 +51,11 @@ def test_a_stop_that_names_no_session_stops_the_shown_one_and_is_recorded_under_
     tracker.update(stop)
     assert stop.session_id == "only"
     assert tracker.snapshot(now=1_750_000_001.0)["status"] == "stopped"
+
+
+def test_the_market_state_comes_from_the_exchange_calendar():
+    thanksgiving = SessionTracker().snapshot(now=datetime(2026, 11, 26, 16, 0, tzinfo=UTC).timestamp())
+    assert (thanksgiving["market_open"], thanksgiving["market_holiday"]) == (False, "Thanksgiving")
+    assert thanksgiving["market"] == "closed for Thanksgiving · opens Fri 09:30 ET"
+    early = SessionTracker().snapshot(now=datetime(2026, 11, 27, 17, 0, tzinfo=UTC).timestamp())
+    assert early["market_open"] and early["market"] == "open until 13:00 ET (early close)"
