@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from html import escape
+from pathlib import Path
 
 import panel as pn
 from tornado.iostream import StreamClosedError
@@ -16,6 +17,7 @@ from dashboard.settings import SettingsError
 from dashboard.web.views.live import LiveDashboard
 
 TITLE = "TickStock Live"
+CSS = Path(__file__).with_name("app.css").read_text(encoding="utf-8")  # read once, sent inline
 log = logging.getLogger("dashboard.web.app")  # one name whether imported or run by `panel serve`
 
 
@@ -47,7 +49,7 @@ def create_page() -> pn.viewable.Viewable:
 
 def _page(body: pn.viewable.Viewable) -> pn.viewable.Viewable:
     return pn.Column(
-        pn.pane.HTML(f"<h2 style='margin:4px 0'>{TITLE} <small style='color:#718096'>streaming</small></h2>"),
+        pn.pane.HTML(f"<h2 class='ts-title'>{TITLE} <small>streaming</small></h2>", stylesheets=[CSS]),
         body, sizing_mode="stretch_width",
     )
 
@@ -58,10 +60,8 @@ def _notice(text: str, level: str) -> pn.pane.HTML:
     if text not in said:
         said.add(text)
         log.log(logging.ERROR if level == "error" else logging.WARNING, "%s", text)
-    colour = "#c53030" if level == "error" else "#b7791f"
-    return pn.pane.HTML(f"<div role='alert' data-problem='{level}' style='padding:12px 16px;border-left:4px solid "
-                        f"{colour};background:#fffaf0;font-size:15px'>{escape(text)}</div>",
-                        sizing_mode="stretch_width")
+    return pn.pane.HTML(f"<div role='alert' class='ts-notice' data-problem='{level}'>{escape(text)}</div>",
+                        stylesheets=[CSS], sizing_mode="stretch_width")
 
 
 def _quiet_closed_tabs() -> None:

@@ -208,3 +208,18 @@ def test_a_page_opened_after_events_shows_them_without_waiting_for_new_ones(brow
         expect(late.get_by_text(f"{s}: RSI oversold (21)")).to_be_visible()
     finally:
         late.close()
+
+
+def test_the_views_css_and_javascript_files_reach_the_page(served, page):
+    s = sym("CSS")
+    served.publish("patterns:streaming", pattern(s, "Hammer", 0.95))
+    high = row(page, s).locator("td").first
+    expect(high).to_be_visible(timeout=10_000)
+    # table.css, with table.js setting the row height it uses: a high-confidence row, 22 px tall
+    assert high.evaluate("td => getComputedStyle(td).backgroundColor") == "rgb(232, 246, 236)"
+    assert high.evaluate("td => td.getBoundingClientRect().height") == 22
+    card = page.locator('[data-metric="received"]')  # cards.css
+    assert card.evaluate("el => getComputedStyle(el).borderRadius") == "8px"
+    # toasts.css, added to the document by notify.js; the button styled by notify.css
+    assert "animation-duration: 1ms" in page.evaluate("document.getElementById('ts-calm-toasts').textContent")
+    assert page.locator(".ts-notify").evaluate("b => getComputedStyle(b).borderRadius") == "6px"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
+from pathlib import Path
 
 STATUS_COLOURS = {
     "active": "#1f9d55", "idle": "#7a8699", "stopped": "#4a5568",
@@ -11,21 +12,7 @@ STATUS_COLOURS = {
 }
 HEALTH_COLOURS = {"healthy": "#1f9d55", "degraded": "#d69e2e", "unhealthy": "#d64545", "critical": "#d64545"}
 
-CSS = """
-.ts-bar { display: flex; flex-wrap: wrap; gap: 14px; align-items: center; font: 14px system-ui, sans-serif; }
-.ts-badge { color: #fff; border-radius: 12px; padding: 3px 12px; font-weight: 700; text-transform: uppercase;
-            letter-spacing: .04em; font-size: 12px; }
-.ts-kv { color: #4a5568; } .ts-kv b { color: #1a202c; font-weight: 600; }
-.ts-cards { display: flex; flex-wrap: wrap; gap: 10px; font: 13px system-ui, sans-serif; }
-.ts-card { border: 1px solid #e2e8f0; border-radius: 8px; padding: 8px 12px; min-width: 110px; background: #fff; }
-.ts-card .v { font-size: 22px; font-weight: 700; color: #1a202c; font-variant-numeric: tabular-nums; }
-.ts-card .k { color: #718096; font-size: 11px; text-transform: uppercase; letter-spacing: .05em; }
-.ts-card.bad { border-color: #d64545; background: #fff5f5; } .ts-card.bad .v { color: #c53030; }
-.ts-banner { background: #fff5f5; border: 1px solid #d64545; border-left: 6px solid #c53030; color: #742a2a;
-             padding: 10px 14px; border-radius: 6px; font: 15px system-ui, sans-serif; }
-.ts-health { font: 13px system-ui, sans-serif; display: grid; grid-template-columns: auto auto; gap: 3px 14px; }
-.ts-health .k { color: #718096; } .ts-issue { color: #c53030; }
-"""
+CSS = Path(__file__).with_name("cards.css").read_text(encoding="utf-8")  # read once, sent inline
 
 
 def _e(value) -> str:

@@ -7,50 +7,13 @@ and notyf still hears the `animationend` it waits for to remove them)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import param
 from panel.custom import JSComponent
 
-_ESM = """
-const CALM_TOASTS = ".notyf__toast, .notyf__toast *, .notyf__ripple, .notyf__wrapper, .notyf__icon, .notyf__message, " +
-  ".notyf__dismiss { animation-duration: 1ms !important; animation-delay: 0s !important; transition: none !important; }";
-
-export function render({ model, el }) {
-  if (!document.getElementById("ts-calm-toasts")) {   // notyf lives in the document, outside any shadow root
-    const style = document.createElement("style");
-    style.id = "ts-calm-toasts";
-    style.textContent = CALM_TOASTS;
-    document.head.appendChild(style);
-  }
-  if (!model.enabled) return;                        // STREAMING_ALERT_NOTIFICATIONS=false: no button
-  const button = document.createElement("button");
-  button.className = "ts-notify";
-  function label() {
-    const p = ("Notification" in window) ? Notification.permission : "unsupported";
-    model.permission = p;
-    button.textContent = p === "granted" ? "Desktop alerts on" :
-                         p === "denied" ? "Desktop alerts blocked" :
-                         p === "unsupported" ? "No desktop alerts here" : "Enable desktop alerts";
-    button.disabled = p !== "default";
-  }
-  button.addEventListener("click", async () => {   // browsers ask only after a user gesture
-    if ("Notification" in window) { await Notification.requestPermission(); }
-    label();
-  });
-  label();
-  el.appendChild(button);
-  model.on("msg:custom", (msg) => {
-    if ("Notification" in window && Notification.permission === "granted") {
-      new Notification(msg.title, { body: msg.body, tag: msg.tag });  // title and body are plain text
-    }
-  });
-}
-"""
-
-_CSS = """
-.ts-notify { font: 13px system-ui, sans-serif; padding: 5px 10px; border-radius: 6px; border: 1px solid #cbd5e0;
-             background: #fff; cursor: pointer; }
-.ts-notify:disabled { cursor: default; color: #4a5568; background: #f7fafc; }
-"""
+_CSS = Path(__file__).with_name("notify.css").read_text(encoding="utf-8")  # read once, sent inline
+_TOASTS_CSS = Path(__file__).with_name("toasts.css").read_text(encoding="utf-8")  # for the document
 
 
 class DesktopNotifier(JSComponent):
@@ -58,8 +21,9 @@ class DesktopNotifier(JSComponent):
 
     permission = param.String(default="default", doc="the browser's answer: default, granted, denied")
     enabled = param.Boolean(default=True, doc="offer desktop notifications (STREAMING_ALERT_NOTIFICATIONS)")
+    document_css = param.String(default=_TOASTS_CSS, constant=True, doc="added once to the page (toasts.css)")
 
-    _esm = _ESM
+    _esm = "notify.js"  # beside this module; Panel sends it inline
     _stylesheets = [_CSS]
 
     def notify(self, title: str, body: str, tag: str = "") -> None:
