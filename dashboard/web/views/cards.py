@@ -44,13 +44,17 @@ def status_bar(session: dict) -> str:
     return f'<div class="ts-bar">{"".join(parts)}</div>'
 
 
-def card(label: str, value, bad: bool = False, key: str = "") -> str:
+def card(label: str, value, bad: bool = False, key: str = "", title: str = "") -> str:
     cls = "ts-card bad" if bad else "ts-card"
-    return (f'<div class="{cls}" data-metric="{_e(key or label)}"><div class="v">{_e(value)}</div>'
+    tip = f' title="{escape(title)}"' if title else ""
+    return (f'<div class="{cls}" data-metric="{_e(key or label)}"{tip}><div class="v">{_e(value)}</div>'
             f'<div class="k">{_e(label)}</div></div>')
 
 
-def metric_cards(stats: dict, lag: dict, subscriber: dict, session_dropped: int, recorder: dict | None = None) -> str:
+def metric_cards(stats: dict, lag: dict, subscriber: dict, session_dropped: int, recorder: dict | None = None,
+                 unplaced: dict[str, int] | None = None) -> str:
+    """The buffer's account and rates, the page's lag, and the events the page could not place
+    (`unplaced`, by kind: a red card, only when there are some)."""
     by_type = stats.get("events_per_s_by_type", {})
     dropped = stats["dropped"] + session_dropped
     cards = [
@@ -68,6 +72,9 @@ def metric_cards(stats: dict, lag: dict, subscriber: dict, session_dropped: int,
         card("reconnects", subscriber.get("reconnects", 0), bad=subscriber.get("state") != "connected",
              key="reconnects"),
     ]
+    if unplaced:  # events of a kind this page has no place for: counted, never silently dropped
+        cards.append(card("unplaced", sum(unplaced.values()), bad=True, key="unplaced",
+                          title=", ".join(f"{kind}: {n}" for kind, n in sorted(unplaced.items()))))
     if recorder is not None:  # the history store: red while it is away or behind, or loses events
         behind = recorder["state"] == "retrying" or recorder["dropped"] > 0
         cards += [card("recorder backlog", recorder["backlog"], bad=behind, key="recorder_backlog"),

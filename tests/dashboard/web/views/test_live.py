@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import logging
+from datetime import datetime
+from typing import get_args
 
+import msgspec
 import pytest
 
+from analytics.events import AnyEvent, kind_name
 from dashboard.settings import Settings
+from dashboard.stream.buffer import BUFFERED
 from dashboard.stream.ingest import Ingest
 from dashboard.web.views.live import LiveDashboard
-from tests.fixtures import detection
+from dashboard.web.views.rows import LIVE_ROWS
+from tests.fixtures import T0, detection
 
 P, D = "tickstock:patterns:streaming", "tickstock:patterns:detected"
 
@@ -49,15 +56,15 @@ def test_symbol_type_and_confidence_filters_are_per_session_and_lose_nothing(ing
             (P, detection("NVDA", "Doji", 0.8)))
     a.drain()
     b.drain()
-    a.symbols = ["TSLA"]
+    a.filters.symbols = ["TSLA"]
     assert [r["symbol"] for r in a.pattern_table.rows] == ["TSLA"]
     assert len(b.pattern_table.rows) == 3  # the other session keeps its own view
-    a.symbols = []
-    a.pattern_types = ["Doji"]
+    a.filters.symbols = []
+    a.filters.pattern_types = ["Doji"]
     assert sorted(r["symbol"] for r in a.pattern_table.rows) == ["AAPL", "NVDA"]
-    a.min_confidence = 0.9
+    a.filters.min_confidence = 0.9
     assert [r["symbol"] for r in a.pattern_table.rows] == ["AAPL"]
-    a.param.update(pattern_types=[], min_confidence=0.0)
+    a.filters.param.update(pattern_types=[], min_confidence=0.0)
     assert len(a.pattern_table.rows) == 3  # clearing the filters brings everything back
 
 
@@ -65,14 +72,14 @@ def test_pause_freezes_the_view_and_resume_catches_up(ingest):
     dash = LiveDashboard(ingest)
     publish(ingest, (P, detection("AAA")))
     dash.drain()
-    dash.paused = True
+    dash.pause.paused = True
     publish(ingest, (P, detection("BBB")), (P, detection("CCC")))
     dash.drain()
     assert [r["symbol"] for r in dash.pattern_table.rows] == ["AAA"]
-    assert dash.missed_while_paused == 2
-    dash.paused = False
+    assert dash.pause.missed == 2
+    dash.pause.paused = False
     assert [r["symbol"] for r in dash.pattern_table.rows] == ["CCC", "BBB", "AAA"]
-    assert dash.missed_while_paused == 0
+    assert dash.pause.missed == 0
 
 
 def test_alerts_read_as_sentences_and_indicators_merge_per_symbol(ingest):
@@ -97,8 +104,9 @@ def test_critical_alert_raises_the_banner_with_escaped_text_without_waiting(inge
     ingest.handle([[b"message", b"tickstock:alerts:critical",
                     json.dumps({"type": "CONNECTION_LOST", "message": "<b>feed</b> down"}).encode()]])
     dash.drain()  # no flush: critical alerts take the fast lane
-    assert dash.banner.visible
-    assert "&lt;b&gt;feed&lt;/b&gt; down" in dash.banner.object and "<b>feed</b>" not in dash.banner.object
+    banner = dash.critical.banner
+    assert banner.visible and dash.critical.count == 1
+    assert "&lt;b&gt;feed&lt;/b&gt; down" in banner.object and "<b>feed</b>" not in banner.object
     assert dash.critical_table.rows[0]["alert_type"] == "CONNECTION_LOST"
 
 
@@ -114,7 +122,7 @@ def test_status_metrics_and_health_follow_the_stream(ingest):
     assert "s-1" in dash.status_pane.object and "top_500" in dash.status_pane.object
     assert 'data-metric="rejected"' in dash.metrics_pane.object and "ts-card bad" in dash.metrics_pane.object
     assert "&lt;script&gt;" in dash.health_pane.object and "<script>" not in dash.health_pane.object
-    assert dash.health_source.data["cpu"] == [91.0]
+    assert dash.charts.health_source.data["cpu"] == [91.0]
 
 
 def test_csv_export_holds_the_visible_rows(ingest):
@@ -151,3 +159,32 @@ def test_an_urgent_drain_takes_the_critical_alert_and_leaves_buffered_rows_for_t
     publish(ingest, (P, detection("BBB", ts="2025-01-24T10:16:00Z")))
     dash.drain()
     assert [r["symbol"] for r in dash.pattern_table.rows] == ["BBB", "AAA"]
+
+
+def test_every_kind_of_event_has_a_place_and_every_buffered_kind_a_row_builder(ingest):
+    dash = LiveDashboard(ingest)
+    assert set(get_args(AnyEvent)) <= set(dash.handlers)
+    assert {kind_name(k) for k in BUFFERED} | {"critical_alert"} <= set(LIVE_ROWS)
+    assert {kind_name(k) for k in dash.handlers} >= set(LIVE_ROWS)
+
+
+class Quote(msgspec.Struct, tag="quote_for_test", kw_only=True):  # a kind the page has never heard of
+    channel: str  # (not an analytics.events.Event: the registry's tests list every one of those)
+    ts: datetime
+    received: float
+    symbol: str
+
+
+def test_an_event_the_page_cannot_place_is_counted_shown_and_logged_once(ingest, caplog):
+    dash = LiveDashboard(ingest)
+    quote = Quote(channel="tickstock:quotes", ts=T0, received=0.0, symbol="AAPL")
+    with caplog.at_level(logging.WARNING, logger="dashboard.web.views.live"):
+        for _ in range(2):
+            ingest.buffer.take([quote, quote])  # not a buffered kind: straight to the sessions
+            dash.drain()
+    assert dash.unplaced == {"quote_for_test": 4}
+    assert [r.getMessage() for r in caplog.records].count(
+        "the live page has no place for events of kind 'quote_for_test': they are counted on the page "
+        "('unplaced') and not shown") == 1
+    html = dash.metrics_pane.object
+    assert '<div class="ts-card bad" data-metric="unplaced" title="quote_for_test: 4"><div class="v">4<' in html

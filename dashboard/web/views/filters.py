@@ -1,0 +1,96 @@
+"""What one session shows: its filters (symbols, pattern types, minimum confidence) and its pause.
+
+A filter hides rows, it never drops them, so clearing it brings them back; a pause freezes the
+view while events keep arriving underneath. Both are per session: another tab keeps its own."""
+
+from __future__ import annotations
+
+from html import escape
+
+import panel as pn
+import param
+
+from dashboard import constants as C
+
+
+def _labels(values: list[str]) -> dict[str, str]:
+    """Options for a MultiChoice: Bokeh renders option labels as HTML (Choices.js with allowHTML),
+    so the labels are escaped copies of the values."""
+    return {escape(v): v for v in values}
+
+
+class Filters(pn.viewable.Viewer):
+    """Symbols, pattern types and minimum confidence, each empty or at its default showing all the
+    live view shows; the options are every symbol and pattern seen so far."""
+
+    symbols = param.List(default=[], doc="show only these symbols (empty: all)")
+    pattern_types = param.List(default=[], doc="show only these patterns (empty: all)")
+    min_confidence = param.Number(default=C.DEFAULT_PATTERN_MIN_CONFIDENCE, bounds=(0.0, 1.0),
+                                  doc="hide patterns below this")
+    symbol_options = param.List(default=[], doc="every symbol seen so far, sorted")
+    pattern_options = param.List(default=[], doc="every pattern seen so far, sorted")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        # filled at the event rate by the streams, offered once a second by offer_seen()
+        self.seen_symbols: set[str] = set()
+        self.seen_patterns: set[str] = set()
+        self._layout = pn.Row(
+            pn.widgets.MultiChoice.from_param(self.param.symbols, name="Symbols", width=260,
+                                              options=self.param.symbol_options.rx().rx.pipe(_labels),
+                                              placeholder="all symbols"),
+            pn.widgets.MultiChoice.from_param(self.param.pattern_types, name="Patterns", width=260,
+                                              options=self.param.pattern_options.rx().rx.pipe(_labels),
+                                              placeholder="all patterns"),
+            pn.widgets.FloatSlider.from_param(self.param.min_confidence, name="Min confidence", step=0.05,
+                                              width=200),
+        )
+
+    @param.depends("symbols", "pattern_types", "min_confidence", watch=True, on_init=True)
+    def _remember(self) -> None:
+        """The filters as sets and a number: `shows` runs for every event, a param read costs more."""
+        self._symbols, self._types = frozenset(self.symbols), frozenset(self.pattern_types)
+        self._min = self.min_confidence
+
+    def shows(self, row: dict) -> bool:
+        """Whether a pattern or alert row passes the filters (pattern filters apply to patterns only)."""
+        if self._symbols and row["symbol"] not in self._symbols:
+            return False
+        if "pattern" in row:
+            if self._types and row["pattern"] not in self._types:
+                return False
+            if row["confidence"] < self._min:
+                return False
+        return True
+
+    def shows_symbol(self, symbol: str) -> bool:
+        return not self._symbols or symbol in self._symbols
+
+    def offer_seen(self) -> None:
+        """Offer every symbol and pattern seen so far (sorted only when a new one came)."""
+        if len(self.seen_symbols) != len(self.symbol_options):
+            self.symbol_options = sorted(self.seen_symbols)
+        if len(self.seen_patterns) != len(self.pattern_options):
+            self.pattern_options = sorted(self.seen_patterns)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
+
+class Pause(pn.viewable.Viewer):
+    """Pause / Resume, and how many new events wait while paused."""
+
+    paused = param.Boolean(default=False, doc="freeze the view; events keep arriving underneath")
+    missed = param.Integer(default=0, doc="events that arrived during the pause and would be shown")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._layout = pn.Row(
+            pn.widgets.Toggle.from_param(self.param.paused, name=self.param.paused.rx().rx.where("Resume", "Pause"),
+                                         button_type="warning", width=110),
+            pn.pane.HTML(self.param.missed.rx().rx.pipe(lambda n: f"<b>Paused</b>: {n} new events waiting" if n else ""),
+                         visible=self.param.paused),
+        )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout

@@ -1,0 +1,125 @@
+"""The page's streaming tables: pattern detections, indicator alerts, latest indicator values.
+
+Each keeps the rows it was given (newest last), sends the browser only the new rows that pass the
+session's filters, and redraws from what it kept when a filter changes or a pause ends."""
+
+from __future__ import annotations
+
+import io
+from collections import deque
+
+import panel as pn
+import param
+
+from analytics.events import Indicator, IndicatorAlert, Pattern
+from dashboard import constants as C
+from dashboard.web.views.filters import Filters
+from dashboard.web.views.rows import (
+    ALERT_COLUMNS,
+    INDICATOR_COLUMNS,
+    PATTERN_COLUMNS,
+    alert_row,
+    indicator_row,
+    pattern_row,
+)
+from dashboard.web.views.table import LiveTable
+
+INDICATOR_SYMBOLS = 5000  # symbols kept in the latest-values grid
+
+
+def csv_button(table: LiveTable, label: str) -> pn.widgets.FileDownload:
+    """Export the table's rows, as the page shows them, to CSV."""
+    def frame():
+        return io.StringIO(table.to_frame().to_csv(index=False))
+    return pn.widgets.FileDownload(callback=frame, filename=f"tickstock-{label}.csv",
+                                   label=f"Export {label} (CSV)", button_type="primary", width=200)
+
+
+class RowStream(pn.viewable.Viewer):
+    """A titled LiveTable: a subclass's `take(event)` keeps a row and notes it when shown, `publish`
+    sends what a drain noted at once."""
+
+    max_rows = param.Integer(default=C.DEFAULT_MAX_HISTORY_SIZE, bounds=(1, None), constant=True,
+                             doc="rows kept (STREAMING_MAX_HISTORY_SIZE)")
+
+    # what each kind of table is: its heading, its name (in the page and its CSV file), its columns
+    title, label, columns, height, key = "", "", [], 420, ""
+
+    def __init__(self, filters: Filters, **params):
+        super().__init__(**params)
+        self.filters = filters
+        self.table = LiveTable(columns=self.columns, key=self.key, max_rows=self.max_rows, name=self.label,
+                               height=self.height, sizing_mode="stretch_width")
+        self.export = csv_button(self.table, self.label)
+        self._kept: deque[dict] = deque(maxlen=self.max_rows)
+        self._new: list[dict] = []  # shown rows taken since the last publish
+        self._layout = pn.Column(f"### {self.title}", self.table, sizing_mode="stretch_width")
+
+    def publish(self, paused: bool = False) -> int:
+        """Send the rows taken since the last call (none while paused); how many would show."""
+        rows, self._new = self._new, []
+        if not paused:
+            self.table.push(rows)
+        return len(rows)
+
+    def redraw(self) -> None:
+        """Show the kept rows that pass the filters now."""
+        shows = self.filters.shows
+        self.table.reset(r for r in self._kept if shows(r))
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
+
+class AlertStream(RowStream):
+    """Indicator alerts as sentences, coloured by type."""
+
+    title, label, columns = "Indicator alerts", "alerts", ALERT_COLUMNS
+
+    def take(self, ev: IndicatorAlert) -> None:
+        row = alert_row(ev)
+        self._kept.append(row)
+        if self.filters.shows(row):
+            self._new.append(row)
+
+
+class PatternStream(RowStream):
+    """Pattern detections newest first, high confidence in bold green."""
+
+    title, label, columns = "Pattern stream", "patterns", PATTERN_COLUMNS
+
+    def take(self, ev: Pattern) -> None:
+        row = pattern_row(ev)
+        self._kept.append(row)
+        filters = self.filters
+        filters.seen_symbols.add(ev.symbol)
+        filters.seen_patterns.add(ev.pattern)
+        if filters.shows(row):
+            self._new.append(row)
+
+
+class IndicatorGrid(RowStream):
+    """The latest value of every indicator, one row per symbol, updated in place."""
+
+    title, label, columns, height, key = "Latest indicator values", "indicators", INDICATOR_COLUMNS, 300, "symbol"
+
+    def __init__(self, filters: Filters, **params):
+        params.setdefault("max_rows", INDICATOR_SYMBOLS)
+        super().__init__(filters, **params)
+        self._latest: dict[str, dict] = {}  # symbol -> its row
+        self._changed: dict[str, dict] = {}  # rows changed since the last publish
+
+    def take(self, ev: Indicator) -> None:
+        symbol = ev.symbol
+        self._latest[symbol] = self._changed[symbol] = indicator_row(self._latest.get(symbol), ev)
+        self.filters.seen_symbols.add(symbol)
+
+    def publish(self, paused: bool = False) -> int:
+        shows = self.filters.shows_symbol
+        self._new = [row for symbol, row in self._changed.items() if shows(symbol)]
+        self._changed = {}
+        return super().publish(paused)
+
+    def redraw(self) -> None:
+        shows = self.filters.shows_symbol
+        self.table.reset(row for symbol, row in self._latest.items() if shows(symbol))
