@@ -6,17 +6,25 @@ view while events keep arriving underneath. Both are per session: another tab ke
 from __future__ import annotations
 
 from html import escape
+from pathlib import Path
 
 import panel as pn
 import param
 
 from dashboard import constants as C
 
+CSS = Path(__file__).with_name("filters.css").read_text(encoding="utf-8")  # read once, sent inline
+
 
 def _labels(values: list[str]) -> dict[str, str]:
     """Options for a MultiChoice: Bokeh renders option labels as HTML (Choices.js with allowHTML),
     so the labels are escaped copies of the values."""
     return {escape(v): v for v in values}
+
+
+def _hidden_note(hidden: int, min_confidence: float) -> str:
+    """How many kept patterns the slider hides, beside it."""
+    return f'<span class="ts-note">{hidden} hidden below {min_confidence:.2f}</span>' if hidden else ""
 
 
 class Filters(pn.viewable.Viewer):
@@ -26,7 +34,8 @@ class Filters(pn.viewable.Viewer):
     symbols = param.List(default=[], doc="show only these symbols (empty: all)")
     pattern_types = param.List(default=[], doc="show only these patterns (empty: all)")
     min_confidence = param.Number(default=C.DEFAULT_PATTERN_MIN_CONFIDENCE, bounds=(0.0, 1.0),
-                                  doc="hide patterns below this")
+                                  doc="hide patterns below this (may be below the buffer's threshold)")
+    hidden = param.Integer(default=0, allow_refs=True, doc="kept patterns the minimum confidence hides now")
     symbol_options = param.List(default=[], doc="every symbol seen so far, sorted")
     pattern_options = param.List(default=[], doc="every pattern seen so far, sorted")
 
@@ -44,6 +53,8 @@ class Filters(pn.viewable.Viewer):
                                               placeholder="all patterns"),
             pn.widgets.FloatSlider.from_param(self.param.min_confidence, name="Min confidence", step=0.05,
                                               width=200),
+            pn.pane.HTML(pn.bind(_hidden_note, self.param.hidden, self.param.min_confidence), width=150,
+                         stylesheets=[CSS], margin=(22, 5, 5, 5)),
         )
 
     @param.depends("symbols", "pattern_types", "min_confidence", watch=True, on_init=True)

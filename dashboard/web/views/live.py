@@ -4,6 +4,16 @@
 indicator alerts, latest indicator values, health, critical alerts, charts) and places each
 drained event in the view that shows its kind. When events arrive is the bridge's business
 (`bridge.DocumentBridge`); what a view shows is the view's.
+
+Minimum confidence. The buffer filters patterns below STREAMING_PATTERN_MIN_CONFIDENCE before
+any session sees them, so a session could raise that threshold but never lower it. Each session
+therefore reads the buffer with `mode="with_filtered"`: it also receives the patterns the buffer
+filtered, and applies its own "Min confidence" slider, which starts at the setting. Lowering the
+slider shows them (the ones received since the page opened, and every new one); raising it hides
+more. The buffer's account is unchanged: a pattern below the setting still counts as "filtered"
+there (recorded, not live), whatever a page then shows; beside its slider each page says how
+many of the patterns it keeps the slider hides. A page opened mid-session starts with the
+recent live stream only (patterns at or above the setting).
 """
 
 from __future__ import annotations
@@ -68,11 +78,12 @@ class LiveDashboard(pn.viewable.Viewer):
 
         self.filters = Filters(min_confidence=settings.pattern_min_confidence)
         self.pause = Pause()
-        self.patterns = PatternStream(self.filters, max_rows=history)
+        self.patterns = PatternStream(self.filters, max_rows=history, floor=ingest.buffer.min_confidence)
         self.alerts = AlertStream(self.filters, max_rows=history)
         self.indicators = IndicatorGrid(self.filters)
         self.critical = CriticalAlerts(notifications=settings.alert_notifications)
         self.status_bar = StatusBar()
+        self.filters.hidden = self.patterns.param.hidden  # the slider's note counts what it hides
         self.metrics = Metrics(unplaced=self.param.unplaced)
         self.health = HealthPanel()
         self.charts = Charts()
@@ -92,7 +103,9 @@ class LiveDashboard(pn.viewable.Viewer):
             SessionStopped: _read_by_the_status_bar,
             Persistence: _read_by_the_status_bar,
         }
-        self.bridge = DocumentBridge(ingest.buffer, f"session-{self.session_id}", self.dispatch, self.refresh_status)
+        # with_filtered: patterns under the buffer's threshold too (the module's docstring says why)
+        self.bridge = DocumentBridge(ingest.buffer, f"session-{self.session_id}", self.dispatch, self.refresh_status,
+                                     mode="with_filtered")
         self.filters.param.watch(self._refilter, ["symbols", "pattern_types", "min_confidence"])
         self.pause.param.watch(self._pause_changed, "paused")
         self._layout = self._compose()
@@ -195,6 +208,7 @@ class LiveDashboard(pn.viewable.Viewer):
         self.status_bar.session = session
         if session["health"] is not None:
             self.health.report = session["health"]
+        self.patterns.count_hidden()
         self.metrics.refresh(status, self.bridge.consumer.dropped)
         second = int(time.time()) - 1
         if second > self.charts.last_second:

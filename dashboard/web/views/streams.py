@@ -6,6 +6,7 @@ session's filters, and redraws from what it kept when a filter changes or a paus
 from __future__ import annotations
 
 import io
+import itertools
 from collections import deque
 
 import panel as pn
@@ -84,18 +85,55 @@ class AlertStream(RowStream):
 
 
 class PatternStream(RowStream):
-    """Pattern detections newest first, high confidence in bold green."""
+    """Pattern detections newest first, high confidence in bold green.
+
+    The session receives patterns below the buffer's threshold too (its slider may go lower);
+    those are kept apart, as many as the others, so a stream of them never pushes the rows the
+    default view shows out of the kept history. The buffer hands them over after each flush's
+    live ones, so rows go in arrival order, and messages read together in order of detection."""
+
+    floor = param.Number(default=C.DEFAULT_PATTERN_MIN_CONFIDENCE, constant=True,
+                         doc="the buffer's threshold (STREAMING_PATTERN_MIN_CONFIDENCE)")
+    hidden = param.Integer(default=0, doc="kept patterns the session's minimum confidence hides now")
 
     title, label, columns = "Pattern stream", "patterns", PATTERN_COLUMNS
 
+    def __init__(self, filters: Filters, **params):
+        super().__init__(filters, **params)
+        self._n = itertools.count()  # entries are (received, detected ms, n, row): sortable, never by the row
+        self._kept: deque[tuple] = deque(maxlen=self.max_rows)  # at or above the floor
+        self._below: deque[tuple] = deque(maxlen=self.max_rows)  # under it: filtered by the buffer
+        self._new: list[tuple] = []
+        self._floor = self.floor  # read for every pattern: a plain attribute
+
     def take(self, ev: Pattern) -> None:
         row = pattern_row(ev)
-        self._kept.append(row)
+        entry = (ev.received, row["time"], next(self._n), row)
+        (self._below if ev.confidence < self._floor else self._kept).append(entry)
         filters = self.filters
         filters.seen_symbols.add(ev.symbol)
         filters.seen_patterns.add(ev.pattern)
         if filters.shows(row):
-            self._new.append(row)
+            self._new.append(entry)
+
+    def publish(self, paused: bool = False) -> int:
+        entries, self._new = self._new, []
+        if not paused and entries:
+            entries.sort()
+            self.table.push([entry[3] for entry in entries])
+        return len(entries)
+
+    def redraw(self) -> None:
+        shows = self.filters.shows
+        self.table.reset(entry[3] for entry in sorted(itertools.chain(self._kept, self._below)) if shows(entry[3]))
+        self.count_hidden()
+
+    def count_hidden(self) -> None:
+        low = self.filters.min_confidence
+        hidden = sum(1 for entry in self._below if entry[3]["confidence"] < low)
+        if low > self.floor:
+            hidden += sum(1 for entry in self._kept if entry[3]["confidence"] < low)
+        self.hidden = hidden
 
 
 class IndicatorGrid(RowStream):

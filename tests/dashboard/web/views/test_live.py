@@ -161,6 +161,35 @@ def test_an_urgent_drain_takes_the_critical_alert_and_leaves_buffered_rows_for_t
     assert [r["symbol"] for r in dash.pattern_table.rows] == ["BBB", "AAA"]
 
 
+def test_lowering_min_confidence_shows_a_pattern_the_default_hides_and_the_account_still_filters_it(ingest):
+    dash = LiveDashboard(ingest)
+    publish(ingest, (P, detection("LOW", conf=0.6)), (P, detection("HIGH", conf=0.9, ts="2025-01-24T10:16:00Z")))
+    dash.drain()
+    dash.refresh_status()
+    assert dash.filters.min_confidence == ingest.settings.pattern_min_confidence == 0.7
+    assert [r["symbol"] for r in dash.pattern_table.rows] == ["HIGH"]
+    assert dash.filters.hidden == 1
+    dash.filters.min_confidence = 0.5
+    assert [r["symbol"] for r in dash.pattern_table.rows] == ["HIGH", "LOW"]
+    assert dash.filters.hidden == 0
+    publish(ingest, (P, detection("LATER", conf=0.55, ts="2025-01-24T10:17:00Z")))
+    dash.drain()  # new ones under the setting show at once too
+    assert [r["symbol"] for r in dash.pattern_table.rows] == ["LATER", "HIGH", "LOW"]
+    stats = ingest.buffer.stats()
+    assert (stats["filtered"], stats["identity_holds"]) == (2, True)  # the buffer's account is unchanged
+
+
+def test_patterns_under_the_setting_never_push_the_shown_ones_out_of_the_kept_rows(ingest):
+    dash = LiveDashboard(ingest)
+    history = ingest.settings.max_history_size
+    publish(ingest, (P, detection("KEEP", conf=0.9)))
+    publish(ingest, *((P, detection(f"L{i}", conf=0.6, ts=f"2025-01-24T11:{i // 60:02d}:{i % 60:02d}Z"))
+                      for i in range(history)))
+    dash.drain()
+    dash.filters.symbols = ["KEEP"]  # a redraw from the kept rows
+    assert [r["symbol"] for r in dash.pattern_table.rows] == ["KEEP"]
+
+
 def test_every_kind_of_event_has_a_place_and_every_buffered_kind_a_row_builder(ingest):
     dash = LiveDashboard(ingest)
     assert set(get_args(AnyEvent)) <= set(dash.handlers)

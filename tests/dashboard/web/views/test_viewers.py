@@ -89,6 +89,14 @@ def test_filters_offer_every_symbol_seen_with_escaped_labels():
     assert f._layout[0].options == {"&lt;img src=x&gt;": "<img src=x>", "MSFT": "MSFT"}
 
 
+def test_the_note_beside_the_slider_says_how_many_patterns_it_hides():
+    f = Filters(min_confidence=0.7)
+    note = f._layout[3]
+    assert note.object == ""
+    f.hidden = 4
+    assert "4 hidden below 0.70" in note.object
+
+
 def test_pause_button_reads_resume_while_paused_and_the_note_counts_waiting_events():
     pause = Pause()
     button, note = pause._layout
@@ -113,6 +121,24 @@ def test_pattern_stream_shows_new_rows_newest_first_and_redraws_on_a_filter():
     f.symbols = ["MSFT"]
     stream.redraw()
     assert symbols(stream.table) == ["MSFT"]
+
+
+def test_pattern_stream_keeps_patterns_under_the_buffer_threshold_apart_and_counts_what_it_hides():
+    f = Filters(min_confidence=0.7)
+    stream = PatternStream(f, max_rows=2, floor=0.7)
+    stream.take(pattern_record("HIGH", conf=0.9, seconds=0))
+    for i in range(5):  # more low ones than the kept rows: they push out only each other
+        stream.take(pattern_record(f"LOW{i}", conf=0.6, seconds=1 + i))
+    assert stream.publish() == 1
+    stream.count_hidden()
+    assert stream.hidden == 2
+    f.min_confidence = 0.5
+    stream.redraw()
+    assert symbols(stream.table) == ["LOW4", "LOW3"]  # the table holds max_rows, newest first
+    assert stream.hidden == 0
+    f.min_confidence = 0.95  # above the threshold: the kept ones at or above it can be hidden too
+    stream.redraw()
+    assert (symbols(stream.table), stream.hidden) == ([], 3)
 
 
 def test_a_paused_stream_counts_its_rows_but_sends_none():
