@@ -96,12 +96,12 @@ patterns = Table(
     Column("published_at", TZ),
     Column("received_at", TZ),
     UniqueConstraint("symbol", "detected_at", "pattern_type", "timeframe", postgresql_nulls_not_distinct=True),
+    postgresql_partition_by="RANGE (detected_at)",  # one partition per UTC day: analytics.partitions
 )
 
 indicators = Table(
     "indicators",
     metadata,
-    _id(),
     Column("session_id", Text),
     Column("symbol", Text, nullable=False),
     Column("indicator", Text, nullable=False),
@@ -113,12 +113,12 @@ indicators = Table(
     _key("timeframe_key", "timeframe"),
     UniqueConstraint("calculated_at", "symbol", "indicator", "timeframe_key"),
     Index(None, "symbol", "calculated_at"),
+    postgresql_partition_by="RANGE (calculated_at)",
 )
 
 indicator_alerts = Table(
     "indicator_alerts",
     metadata,
-    _id(),
     Column("session_id", Text),
     Column("symbol", Text, nullable=False),
     Column("alert_type", Text, nullable=False),
@@ -127,6 +127,7 @@ indicator_alerts = Table(
     Column("received_at", TZ),
     UniqueConstraint("alerted_at", "symbol", "alert_type"),
     Index(None, "symbol", "alerted_at"),
+    postgresql_partition_by="RANGE (alerted_at)",
 )
 
 critical_alerts = Table(

@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -38,6 +39,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL
 
+from . import partitions
 from .db import connect
 from .events import KIND_TABLE, kind_of
 from .records import (
@@ -63,6 +65,11 @@ INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
 _REFUSED = (psycopg.DataError, psycopg.IntegrityError, errors.ProgramLimitExceeded, ValueError, TypeError,
             OverflowError)
 _COLUMN = re.compile(r"column (\w+)")
+
+
+class MissingPartition(RuntimeError):
+    """A row's day had no partition (made elsewhere meanwhile, or dropped): the batch is kept and
+    retried, not skipped."""
 MAX_REASON = 300  # characters of a skip reason
 
 
@@ -287,6 +294,9 @@ def _store(conn: psycopg.Connection, plan: _Plan, values: list[tuple], types: li
     except _REFUSED as exc:
         if conn.broken:
             raise
+        if isinstance(exc, errors.CheckViolation) and "no partition" in str(exc):
+            partitions.forget(conn)  # dropped or never made: the retry reads the catalog again
+            raise MissingPartition(_reason(plan.name, exc)) from exc
         if len(values) == 1:
             skipped.append(_reason(plan.name, exc))
             return 0, 0
@@ -349,7 +359,12 @@ def write_rows(conn_or_url: Any, table_name: str, rows: Iterable[Row]) -> int:
     if isinstance(rows, Sequence) and not rows:
         return 0
     outcome = Outcome()
+    rows = list(rows)
     with _connection(conn_or_url) as conn:
+        time = partitions.PARTITIONED.get(plan.name)
+        stamps = [r.get(time) for r in rows if isinstance(r.get(time), datetime)] if time else []
+        if stamps:
+            partitions.ensure(conn, plan.name, partitions.days_between(min(stamps), max(stamps)))
         added = _write(conn, plan, rows, outcome)
     _warn(outcome.skipped)
     return added
@@ -400,7 +415,25 @@ class Prepared:
 def write_batch(conn_or_url: Any, prepared: Prepared) -> Outcome:
     """Store a prepared batch in its tables in one transaction; says what became of each event."""
     outcome = Outcome(skipped=list(prepared.skipped))
-    with _connection(conn_or_url) as conn, conn.transaction():
+    with _connection(conn_or_url) as conn:
+        _ensure_partitions(conn, prepared)
+        return _write_batch(conn, prepared, outcome)
+
+
+def _ensure_partitions(conn: psycopg.Connection, prepared: Prepared) -> None:
+    """The day partitions the batch's rows go to, made (and committed) before the batch begins."""
+    for name, time in partitions.PARTITIONED.items():
+        plan = _PLANS[name]
+        i = plan.columns.index(time)
+        stamps = [v[i] for v in prepared.pattern_values] if name == "patterns" else []
+        stamps += [row.get(time) if isinstance(row, dict) else row[i] for row in prepared.grouped.get(name, ())]
+        stamps = [t for t in stamps if isinstance(t, datetime)]
+        if stamps:
+            partitions.ensure(conn, name, partitions.days_between(min(stamps), max(stamps)))
+
+
+def _write_batch(conn: psycopg.Connection, prepared: Prepared, outcome: Outcome) -> Outcome:
+    with conn.transaction():
         for name in TABLES:  # a fixed order, so concurrent writers take locks alike
             plan = _PLANS[name]
             if name == "patterns" and prepared.pattern_values:

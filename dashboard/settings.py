@@ -43,6 +43,7 @@ class Settings(param.Parameterized):
     max_history_size = param.Integer(default=C.DEFAULT_MAX_HISTORY_SIZE, bounds=(10, 100_000), doc="STREAMING_MAX_HISTORY_SIZE: rows kept in each live table")
     dedup_window_ms = param.Integer(default=C.DEFAULT_DEDUP_WINDOW_MS, bounds=(0, 60_000), doc="STREAMING_DEDUP_WINDOW: same symbol and pattern within it keep only the latest (0: off)")
     channel_prefix = param.String(default=C.DEFAULT_CHANNEL_PREFIX, doc="STREAMING_CHANNEL_PREFIX: first part of every channel name")
+    history_retention_days = param.Integer(default=0, bounds=(0, 36_500), doc="HISTORY_RETENTION_DAYS: days of patterns, indicators and alerts kept; older day partitions are dropped (0: keep all)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, text
 
 from analytics.db import LOCK_ID, normalise_url
+from analytics.partitions import include_name
 from analytics.tables import metadata
 
 config = context.config
@@ -13,7 +14,8 @@ target_metadata = metadata
 
 
 def _migrate(connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_server_default=True)
+    context.configure(connection=connection, target_metadata=target_metadata, compare_server_default=True,
+                      include_name=include_name)  # day partitions are made at run time
     with context.begin_transaction():
         # Two processes upgrading at once (serve and record) take turns instead of colliding.
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_ID})

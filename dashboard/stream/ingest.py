@@ -82,7 +82,8 @@ class Ingest:
         """Also write every decoded event to the history tables at `database_url`."""
         from dashboard.stream.recorder import Recorder
 
-        self.recorder = Recorder(self.buffer, database_url).start()
+        self.recorder = Recorder(self.buffer, database_url,
+                                 retention_days=self.settings.history_retention_days).start()
         return self
 
     def stop(self) -> None:

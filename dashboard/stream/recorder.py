@@ -30,6 +30,7 @@ from queue import SimpleQueue
 
 import psycopg
 
+from analytics import partitions
 from analytics.db import connect, upgrade
 from analytics.events import AnyEvent
 from analytics.writer import MAX_REASON, Outcome, Prepared, write_batch
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 10_000  # events per write
 BACKLOG_LIMIT = 1_000_000  # events held in memory while the database is away
 RETRY_MIN_S, RETRY_MAX_S = 0.2, 5.0
+MAINTAIN_EVERY_S = 3600  # s between day-partition upkeeps (partitions ahead, retention)
 WRITERS = 2  # batches being written at once, each on its own connection
 CONNECT_TIMEOUT_S = 5
 LAST_SKIPS = 10  # skip reasons kept for the status (with their count and time)
@@ -62,9 +64,12 @@ class Recorder:
 
     def __init__(self, buffer: StreamingBuffer, database_url: str, *, interval: float = 0.5,
                  batch_max: int = BATCH_MAX, backlog_limit: int = BACKLOG_LIMIT, migrate: bool = True,
-                 stop_timeout: float = 10.0):
+                 stop_timeout: float = 10.0, retention_days: int = 0):
         self.buffer = buffer
         self.database_url = database_url
+        self.retention_days = retention_days  # older day partitions are dropped (0: keep all)
+        self.maintained: dict = {}  # the last partition upkeep: when, made, dropped (or its error)
+        self._maintain_at = 0.0  # monotonic time of the next upkeep
         self.interval = interval
         self.batch_max = batch_max
         self.backlog_limit = backlog_limit
@@ -148,10 +153,26 @@ class Recorder:
 
     # ------------------------------------------------------------ the loop
 
+    def _maintain(self) -> None:
+        """Day partitions ahead of need and none past retention (at start, then hourly)."""
+        self._maintain_at = time.monotonic() + MAINTAIN_EVERY_S
+        try:
+            with connect(self.database_url) as conn:
+                done = partitions.maintain(conn, self.retention_days)
+                conn.commit()
+            self.maintained = {"at": time.time(), **done}
+            if done["dropped"]:
+                log.info("history retention (%d days) dropped %s", self.retention_days, ", ".join(done["dropped"]))
+        except Exception as exc:  # the database is away: writes retry on their own; so does this, next hour
+            self.maintained = {"at": time.time(), "error": f"{type(exc).__name__}: {exc}"}
+            self._maintain_at = time.monotonic() + RETRY_MAX_S
+
     def _run(self) -> None:
         backoff, deadline, retry_at = RETRY_MIN_S, None, 0.0
         batches = self._batches
         while True:
+            if deadline is None and time.monotonic() >= self._maintain_at:
+                self._maintain()
             if deadline is None and self._stop.is_set():
                 deadline = time.monotonic() + self.stop_timeout  # flush what is left, within reason
             if deadline is not None and time.monotonic() > deadline:
@@ -346,6 +367,7 @@ class Recorder:
             "backlog": account["pending"],
             "lag_s": lag,
             "retries": self.retries,
+            "partitions": self.maintained,
             "last_error": self.last_error,
             "last_write_at": self.last_write_at,
         }
