@@ -152,8 +152,11 @@ def _page_ranges(url: str, select: Select) -> list[str]:
     if not select.split or select.limit is not None:
         return []
     with connect(url) as conn:
-        pages = conn.execute("SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::int",
-                             (select.table,)).fetchone()[0]
+        # a partitioned table's rows are in its partitions: cut each of them (ctid is per partition)
+        size = ("SELECT greatest(pg_relation_size(%s::regclass), coalesce(max(pg_relation_size(inhrelid)), 0)) "
+                "FROM pg_inherits WHERE inhparent = %s::regclass")
+        pages = conn.execute(size, (select.table, select.table)).fetchone()[0] // conn.execute(
+            "SELECT current_setting('block_size')::int").fetchone()[0]
     if pages < SPLIT_MIN_PAGES:
         return []
     cuts = [pages * i // SPLIT_PARTS for i in range(1, SPLIT_PARTS)]
