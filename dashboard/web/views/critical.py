@@ -40,7 +40,7 @@ class CriticalAlerts(pn.viewable.Viewer):
         self.table = LiveTable(columns=CRITICAL_COLUMNS, max_rows=TABLE_ROWS, name="critical", height=160,
                                sizing_mode="stretch_width", placeholder="No critical alerts")
         self.notifier = DesktopNotifier(enabled=self.notifications)
-        self.banner = pn.pane.HTML(self.param.latest.rx().rx.pipe(banner_html), visible=self.param.banner_visible,
+        self.banner = pn.pane.HTML(pn.bind(banner_html, self.param.latest), visible=self.param.banner_visible,
                                    sizing_mode="stretch_width", stylesheets=[cards.CSS])
         dismiss = pn.widgets.Button(name="Dismiss", button_type="light", width=90)
         dismiss.on_click(lambda _: setattr(self, "banner_visible", False))

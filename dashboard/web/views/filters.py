@@ -46,10 +46,10 @@ class Filters(pn.viewable.Viewer):
         self.seen_patterns: set[str] = set()
         self._layout = pn.Row(
             pn.widgets.MultiChoice.from_param(self.param.symbols, name="Symbols", width=260,
-                                              options=self.param.symbol_options.rx().rx.pipe(_labels),
+                                              options=pn.bind(_labels, self.param.symbol_options),
                                               placeholder="all symbols"),
             pn.widgets.MultiChoice.from_param(self.param.pattern_types, name="Patterns", width=260,
-                                              options=self.param.pattern_options.rx().rx.pipe(_labels),
+                                              options=pn.bind(_labels, self.param.pattern_options),
                                               placeholder="all patterns"),
             pn.widgets.FloatSlider.from_param(self.param.min_confidence, name="Min confidence", step=0.05,
                                               width=200),
@@ -88,6 +88,14 @@ class Filters(pn.viewable.Viewer):
         return self._layout
 
 
+def _pause_label(paused: bool) -> str:
+    return "Resume" if paused else "Pause"
+
+
+def _waiting(missed: int) -> str:
+    return f"<b>Paused</b>: {missed} new events waiting" if missed else ""
+
+
 class Pause(pn.viewable.Viewer):
     """Pause / Resume, and how many new events wait while paused."""
 
@@ -97,10 +105,9 @@ class Pause(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._layout = pn.Row(
-            pn.widgets.Toggle.from_param(self.param.paused, name=self.param.paused.rx().rx.where("Resume", "Pause"),
+            pn.widgets.Toggle.from_param(self.param.paused, name=pn.bind(_pause_label, self.param.paused),
                                          button_type="warning", width=110),
-            pn.pane.HTML(self.param.missed.rx().rx.pipe(lambda n: f"<b>Paused</b>: {n} new events waiting" if n else ""),
-                         visible=self.param.paused),
+            pn.pane.HTML(pn.bind(_waiting, self.param.missed), visible=self.param.paused),
         )
 
     def __panel__(self) -> pn.viewable.Viewable:

@@ -23,7 +23,7 @@ class StatusBar(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.pane = pn.pane.HTML(self.param.session.rx().rx.pipe(cards.status_bar), stylesheets=[cards.CSS],
+        self.pane = pn.pane.HTML(pn.bind(cards.status_bar, self.param.session), stylesheets=[cards.CSS],
                                  sizing_mode="stretch_width")
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -74,7 +74,7 @@ class HealthPanel(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.pane = pn.pane.HTML(self.param.report.rx().rx.pipe(cards.health_panel), stylesheets=[cards.CSS],
+        self.pane = pn.pane.HTML(pn.bind(cards.health_panel, self.param.report), stylesheets=[cards.CSS],
                                  width=380)
 
     def __panel__(self) -> pn.viewable.Viewable:
