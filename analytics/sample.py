@@ -34,14 +34,14 @@ def session_id(day: date) -> str:
     return f"sample-{day.isoformat()}"
 
 
-def _opens(days: Sequence[date]) -> pd.DatetimeIndex:
+def session_opens(days: Sequence[date]) -> pd.DatetimeIndex:
     """Each day's 09:30 New York in UTC (daylight saving included), from the exchange calendar."""
     return pd.DatetimeIndex([exchange().session_open(pd.Timestamp(d)) for d in days]).tz_convert("UTC")
 
 
 def sample_sessions(days: Sequence[date]) -> pd.DataFrame:
     """One session per trading day, 09:30 to 16:00 New York."""
-    opens = _opens(days)
+    opens = session_opens(days)
     return shape(pd.DataFrame({
         "session_id": [session_id(d) for d in days],
         "universe": "market_leaders:top_500",
@@ -65,7 +65,7 @@ def sample_patterns(
     sym_idx = np.repeat(np.tile(np.arange(len(symbols)), len(days)), counts.ravel())
     n = len(day_idx)
     offsets = rng.integers(0, int(SESSION_SECONDS * 1e6), n)  # microseconds into the session
-    detected = _opens(days)[day_idx] + pd.to_timedelta(offsets, unit="us")
+    detected = session_opens(days)[day_idx] + pd.to_timedelta(offsets, unit="us")
     confidence = np.round(0.5 + 0.5 * rng.beta(2.0, 2.0, n), 4)
     price = np.round(rng.uniform(50, 500, n), 2)
     frame = pd.DataFrame({
@@ -99,7 +99,7 @@ def sample_indicators(
         macd = np.sin(np.arange(len(walk)) / 11.0 + rng.uniform(0, 6))
         signal = np.sin((np.arange(len(walk)) - 3) / 11.0)
         width = rng.uniform(1, 3, len(walk))
-        opens = _opens(days)
+        opens = session_opens(days)
         times = (opens[0] + minutes).append([o + minutes for o in opens[1:]])
         sessions = np.repeat([session_id(d) for d in days], steps)
         values = {

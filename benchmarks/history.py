@@ -47,7 +47,7 @@ from _server import Server
 import analytics  # noqa: E402
 from analytics.db import connect, dispose, engine_for, normalise_url  # noqa: E402
 from analytics.events import Pattern  # noqa: E402
-from analytics.sample import SESSION_OPEN_UTC, SESSION_SECONDS, trading_days  # noqa: E402
+from analytics.sample import SESSION_SECONDS, session_opens, trading_days  # noqa: E402
 from dashboard.services.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 from dashboard.stream.buffer import StreamingBuffer  # noqa: E402
 from dashboard.stream.recorder import BACKLOG_LIMIT, BATCH_MAX, Recorder  # noqa: E402
@@ -206,7 +206,7 @@ def history_events(n: int, symbols: list[str], rng: np.random.Generator) -> list
     per_day = math.ceil(n / len(days))
     step_us, i = int(SESSION_SECONDS * 1e6) // per_day, np.arange(n)
     day = i // per_day
-    opens_ns = np.array([(pd.Timestamp(d, tz="UTC") + SESSION_OPEN_UTC).value for d in days], dtype=np.int64)
+    opens_ns = np.array([ts.value for ts in session_opens(days)], dtype=np.int64)  # 09:30 New York, DST included
     offset_us = (i % per_day) * step_us + rng.integers(0, step_us, n)  # strictly increasing within a day
     detected_ns = opens_ns[day] + offset_us * 1000
     weights = (w := rng.lognormal(0, 1.0, len(symbols))) / w.sum()
