@@ -152,13 +152,15 @@ def _page_ranges(url: str, select: Select) -> list[str]:
     if not select.split or select.limit is not None:
         return []
     with connect(url) as conn:
-        # a partitioned table's rows are in its partitions: cut each of them (ctid is per partition)
-        size = ("SELECT greatest(pg_relation_size(%s::regclass), coalesce(max(pg_relation_size(inhrelid)), 0)) "
-                "FROM pg_inherits WHERE inhparent = %s::regclass")
-        pages = conn.execute(size, (select.table, select.table)).fetchone()[0] // conn.execute(
-            "SELECT current_setting('block_size')::int").fetchone()[0]
-    if pages < SPLIT_MIN_PAGES:
+        # a partitioned table's rows are in its partitions: worth splitting by their total size, and
+        # cut by the largest one's pages (ctid counts within each partition)
+        size = ("SELECT pg_relation_size(%s::regclass) + coalesce(sum(pg_relation_size(inhrelid)), 0), "
+                "greatest(pg_relation_size(%s::regclass), coalesce(max(pg_relation_size(inhrelid)), 0)), "
+                "current_setting('block_size')::int FROM pg_inherits WHERE inhparent = %s::regclass")
+        total, largest, block = conn.execute(size, (select.table,) * 3).fetchone()
+    if total // block < SPLIT_MIN_PAGES:
         return []
+    pages = largest // block
     cuts = [pages * i // SPLIT_PARTS for i in range(1, SPLIT_PARTS)]
     bounds = [None, *cuts, None]
     return [" AND ".join(([f"ctid >= '({lo},0)'::tid"] if lo is not None else [])

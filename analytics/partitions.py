@@ -25,6 +25,7 @@ from psycopg import sql
 PARTITIONED: dict[str, str] = {"patterns": "detected_at", "indicators": "calculated_at",
                                "indicator_alerts": "alerted_at"}
 AHEAD_DAYS = 7  # days of partitions kept ready beyond today
+PARTITION_LOCK = 7_351_204  # advisory lock key serializing partition DDL
 _NAME = re.compile(r"_(\d{8})$")
 _known: dict[tuple[str, str], set[date]] = {}  # (database, table) -> days with a partition, this process
 _lock = threading.Lock()
@@ -93,8 +94,9 @@ def ensure(conn: psycopg.Connection, table: str, days: Iterable[date]) -> None:
     if known is _PLAIN or (known is not None and not set(days) - known):
         return  # the common case: every day is there already (or nothing is partitioned)
     with conn.transaction():  # catalog reads and DDL in one short transaction of their own
-        if known is None:
-            known = existing(conn, table) if is_partitioned(conn, table) else _PLAIN
+        # writers (threads, processes) making the same day take turns: the second finds it made
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
+        known = existing(conn, table) if is_partitioned(conn, table) else _PLAIN  # read under the lock
         missing = set() if known is _PLAIN else set(days) - known
         if missing:
             create(conn, table, missing)
@@ -117,6 +119,7 @@ def maintain(conn: psycopg.Connection, retention_days: int = 0, today: date | No
     for table in PARTITIONED:
         if not is_partitioned(conn, table):
             continue
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
         days = [today + timedelta(days=n) for n in range(-1, AHEAD_DAYS + 1)]
         made += [partition_name(table, d) for d in create(conn, table, set(days) - existing(conn, table))]
         if retention_days > 0:
