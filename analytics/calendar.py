@@ -74,7 +74,7 @@ class MarketState:
 
     at: datetime
     is_open: bool
-    phase: str  # open, pre-market, after-hours, holiday, weekend
+    phase: str  # open, pre-market, after-hours, holiday, weekend (unknown: beyond the calendar's years)
     opens_at: datetime | None  # the next open (this session's, before it starts)
     closes_at: datetime | None  # the close of today's session (open or still to come)
     early_close: bool  # today's session ends before 16:00 New York
@@ -83,6 +83,8 @@ class MarketState:
     def label(self) -> str:
         """One line for the status bar: 'open until 13:00 ET (early close)', 'closed for
         Thanksgiving · opens Fri 09:30 ET', 'opens in 2 h 10 min'."""
+        if self.phase == "unknown":
+            return f"no exchange calendar for {self.at:%Y}"
         if self.is_open:
             text = f"open until {_clock(self.closes_at)}"
             return text + " (early close)" if self.early_close else text
@@ -102,6 +104,8 @@ def market_state(at: datetime | None = None) -> MarketState:
     cal = exchange()
     today = at.astimezone(MARKET_TZ).date()
     stamp = pd.Timestamp(at)
+    if not cal.first_session.date() < today < cal.last_session.date():
+        return MarketState(at, False, "unknown", None, None, False, None)  # beyond the calendar's years
     if cal.is_session(pd.Timestamp(today)):
         opens = cal.session_open(pd.Timestamp(today)).to_pydatetime()
         closes = cal.session_close(pd.Timestamp(today)).to_pydatetime()

@@ -53,3 +53,8 @@ def test_trading_days_skip_weekends_and_holidays():
     assert trading_days("2026-12-23", "2026-12-29") == [date(2026, 12, 23), date(2026, 12, 24), date(2026, 12, 28),
                                                          date(2026, 12, 29)]
     assert previous_trading_days(date(2026, 11, 30), 3) == [date(2026, 11, 24), date(2026, 11, 25), date(2026, 11, 27)]
+
+
+def test_a_moment_beyond_the_calendars_years_is_said_plainly():
+    state = market_state(utc("1970-01-01T00:00"))
+    assert (state.is_open, state.phase, state.label()) == (False, "unknown", "no exchange calendar for 1970")
