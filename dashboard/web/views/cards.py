@@ -32,12 +32,14 @@ def status_bar(session: dict) -> str:
     status = session["status"]
     colour = STATUS_COLOURS.get(status, "#7a8699")
     market = "market open" if session.get("market_open") else "market closed"
+    detail = session.get("market")  # from the exchange calendar: holidays, early closes, next open
     parts = [
         f'<span class="ts-badge" style="background:{colour}" data-status="{_e(status)}">{_e(status)}</span>',
         f'<span class="ts-kv">session <b>{_e(session.get("session_id"))}</b></span>',
         f'<span class="ts-kv">universe <b>{_e(session.get("universe"))}</b></span>',
         f'<span class="ts-kv">started <b>{_e(_when(session.get("started_at")))}</b></span>',
-        f'<span class="ts-kv"><b>{market}</b> (9:30–16:00 New York)</span>',
+        f'<span class="ts-kv" data-market="{_e(session.get("market_phase"))}"><b>{market}</b>'
+        f'{f" · {_e(detail)}" if detail else ""}</span>',
     ]
     if session.get("stop_reason"):
         parts.append(f'<span class="ts-kv">stopped: <b>{_e(session["stop_reason"])}</b></span>')

@@ -217,3 +217,15 @@ def test_an_event_the_page_cannot_place_is_counted_shown_and_logged_once(ingest,
         "('unplaced') and not shown") == 1
     html = dash.metrics_pane.object
     assert '<div class="ts-card bad" data-metric="unplaced" title="quote_for_test: 4"><div class="v">4<' in html
+
+
+def test_the_status_bar_says_why_the_market_is_closed_and_when_it_opens():
+    from datetime import UTC, datetime
+
+    from dashboard.stream.session import SessionTracker
+    from dashboard.web.views.cards import status_bar
+
+    snap = SessionTracker().snapshot(now=datetime(2026, 11, 26, 16, 0, tzinfo=UTC).timestamp())  # Thanksgiving
+    html = status_bar(snap)
+    assert "market closed" in html and "closed for Thanksgiving · opens Fri 09:30 ET" in html
+    assert 'data-market="holiday"' in html
