@@ -51,10 +51,13 @@ class Filters(pn.viewable.Viewer):
             pn.widgets.MultiChoice.from_param(self.param.pattern_types, name="Patterns", width=260,
                                               options=pn.bind(_labels, self.param.pattern_options),
                                               placeholder="all patterns"),
-            pn.widgets.FloatSlider.from_param(self.param.min_confidence, name="Min confidence", step=0.05,
-                                              width=200),
-            pn.pane.HTML(pn.bind(_hidden_note, self.param.hidden, self.param.min_confidence), width=150,
-                         stylesheets=[CSS], margin=(22, 5, 5, 5)),
+            pn.Column(  # the note under the slider: the row keeps its width (1000 px screens)
+                pn.widgets.FloatSlider.from_param(self.param.min_confidence, name="Min confidence", step=0.05,
+                                                  width=200, margin=(5, 10, 0, 10)),
+                pn.pane.HTML(pn.bind(_hidden_note, self.param.hidden, self.param.min_confidence), width=200,
+                             height=16, stylesheets=[CSS], margin=(0, 10)),
+                margin=0,
+            ),
         )
 
     @param.depends("symbols", "pattern_types", "min_confidence", watch=True, on_init=True)
