@@ -43,8 +43,10 @@ from dashboard.web.views.bridge import DocumentBridge
 from dashboard.web.views.charts import Charts
 from dashboard.web.views.critical import CriticalAlerts
 from dashboard.web.views.filters import Filters, Pause
+from dashboard.web.views.rows import LIVE_ROWS, record_row
 from dashboard.web.views.status import HealthPanel, Metrics, StatusBar
-from dashboard.web.views.streams import AlertStream, IndicatorGrid, PatternStream
+from dashboard.web.views.streams import AlertStream, IndicatorGrid, KindStream, PatternStream
+from dashboard.wire.kinds import KINDS
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -103,6 +105,11 @@ class LiveDashboard(pn.viewable.Viewer):
             SessionStopped: _read_by_the_status_bar,
             Persistence: _read_by_the_status_bar,
         }
+        # a kind the registry shows as rows but this page has no view for gets a table of its own
+        placeless = [k for k in KINDS if k.live == "rows" and k.record not in self.handlers]
+        self.kind_streams = [KindStream(self.filters, k.name, k.record, LIVE_ROWS.get(k.name, record_row),
+                                        max_rows=history) for k in placeless]
+        self.handlers.update({k.record: s.take for k, s in zip(placeless, self.kind_streams, strict=True)})
         # with_filtered: patterns under the buffer's threshold too (the module's docstring says why)
         self.bridge = DocumentBridge(ingest.buffer, f"session-{self.session_id}", self.dispatch, self.refresh_status,
                                      mode="with_filtered")
@@ -121,8 +128,10 @@ class LiveDashboard(pn.viewable.Viewer):
             pn.Row(self.indicators,
                    pn.Column("### Producer health", self.health, "### Critical alerts", self.critical.table, width=420),
                    sizing_mode="stretch_width"),
+            *[pn.Row(stream, sizing_mode="stretch_width") for stream in self.kind_streams],
             self.charts,
-            pn.Row(self.patterns.export, self.alerts.export, self.indicators.export),
+            pn.Row(self.patterns.export, self.alerts.export, self.indicators.export,
+                   *[stream.export for stream in self.kind_streams]),
             sizing_mode="stretch_width",
         )
 
@@ -169,7 +178,8 @@ class LiveDashboard(pn.viewable.Viewer):
             if kind in LAGGED and ev.received >= opened:
                 lags.append(now - ev.ts.timestamp())
         paused = self.pause.paused
-        shown = self.patterns.publish(paused) + self.alerts.publish(paused) + self.indicators.publish(paused)
+        shown = self.patterns.publish(paused) + self.alerts.publish(paused) + self.indicators.publish(paused) \
+            + sum(stream.publish(paused) for stream in self.kind_streams)
         if paused and shown:
             self.pause.missed += shown
         if unplaced:
@@ -195,9 +205,8 @@ class LiveDashboard(pn.viewable.Viewer):
             self.pause.missed = 0
 
     def _redraw(self) -> None:
-        self.patterns.redraw()
-        self.alerts.redraw()
-        self.indicators.redraw()
+        for view in (self.patterns, self.alerts, self.indicators, *self.kind_streams):
+            view.redraw()
 
     # ------------------------------------------------------------ once a second
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
+
 from analytics.events import CriticalAlert, Indicator, IndicatorAlert, Pattern
 
 PATTERN_COLUMNS = [
@@ -128,10 +130,32 @@ def critical_row(c: CriticalAlert) -> dict:
     return {"time": _ms(c.ts), "alert_type": c.alert_type, "severity": c.severity, "message": c.message}
 
 
+_NOT_SHOWN = {"channel", "received", "session_id"}
+
+
+def record_columns(record: type) -> list[dict]:
+    """A table's columns for any record type: its time, then each field it carries."""
+    fields = [f.name for f in msgspec.structs.fields(record) if f.name not in _NOT_SHOWN | {"ts"}]
+    return [{"field": "time", "title": "Time", "kind": "time", "width": "8.5em"}] + [
+        {"field": name, "title": name.replace("_", " ").capitalize()} for name in fields]
+
+
+def record_row(ev) -> dict:
+    """A row of `record_columns` for any record: datetimes as epoch ms, objects as k=v text."""
+    row = {"time": _ms(ev.ts)}
+    for f in msgspec.structs.fields(type(ev)):
+        if f.name in _NOT_SHOWN or f.name == "ts":
+            continue
+        value = getattr(ev, f.name)
+        row[f.name] = key_parameters(value) if isinstance(value, dict) else \
+            value.isoformat() if hasattr(value, "isoformat") else value
+    return row
+
+
 # The live page's row builder of each kind of event it shows in a table, by the kind's name (the
-# record's tag). Every kind the registry shows as rows (dashboard/wire/kinds.py, live="rows") needs
-# one, and tests/dashboard/wire/test_kinds.py checks it. The indicator builder merges a calculation
-# into the symbol's previous row.
+# record's tag). A kind the registry shows as rows (dashboard/wire/kinds.py, live="rows") and that
+# is not listed gets `record_row` and a table of its own (tests/dashboard/wire/test_kinds.py checks
+# every kind has a builder). The indicator builder merges a calculation into the symbol's previous row.
 LIVE_ROWS: dict[str, Callable[..., dict]] = {
     "pattern": pattern_row,
     "indicator": indicator_row,

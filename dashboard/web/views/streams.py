@@ -22,6 +22,7 @@ from dashboard.web.views.rows import (
     alert_row,
     indicator_row,
     pattern_row,
+    record_columns,
 )
 from dashboard.web.views.table import LiveTable
 
@@ -70,6 +71,26 @@ class RowStream(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
+
+
+class KindStream(RowStream):
+    """A table for a kind of event with no view of its own (a new kind of the registry): its rows
+    from its builder (`rows.record_row` unless `rows.LIVE_ROWS` names one), its columns from its record."""
+
+    def __init__(self, filters: Filters, kind: str, record: type, build, **params):
+        self.title, self.label = kind.replace("_", " ").capitalize() + "s", kind
+        self.columns, self._build = record_columns(record), build
+        super().__init__(filters, **params)
+
+    def take(self, ev) -> None:
+        row = self._build(ev)
+        self._kept.append(row)
+        if "symbol" not in row or self.filters.shows(row):
+            self._new.append(row)
+
+    def redraw(self) -> None:
+        shows = self.filters.shows
+        self.table.reset(r for r in self._kept if "symbol" not in r or shows(r))
 
 
 class AlertStream(RowStream):

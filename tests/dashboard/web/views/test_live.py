@@ -229,3 +229,30 @@ def test_the_status_bar_says_why_the_market_is_closed_and_when_it_opens():
     html = status_bar(snap)
     assert "market closed" in html and "closed for Thanksgiving · opens Fri 09:30 ET" in html
     assert 'data-market="holiday"' in html
+
+
+def test_a_kind_with_no_view_of_its_own_gets_a_table_not_a_silent_drop(ingest, monkeypatch):
+    """A new kind of the registry (here a volume alert) is shown in a table made from its record."""
+    from datetime import UTC, datetime
+
+    import msgspec
+
+    import dashboard.web.views.live as live
+    from dashboard.wire.kinds import BUFFERED, KINDS, Kind
+
+    class VolumeAlert(msgspec.Struct, tag="volume_alert", kw_only=True):  # shaped like a record of the contract
+        channel: str
+        ts: datetime
+        received: float
+        symbol: str
+        ratio: float
+
+    monkeypatch.setattr(live, "KINDS", (*KINDS, Kind(VolumeAlert, ("alerts:volume",), BUFFERED, "rows")))
+    dash = LiveDashboard(ingest)
+    at = datetime(2025, 1, 24, 15, 0, tzinfo=UTC)
+    dash.dispatch([VolumeAlert(channel="t:alerts:volume", ts=at, received=0.0, symbol="AAPL", ratio=3.5)])
+    (stream,) = dash.kind_streams
+    assert stream.title == "Volume alerts"
+    assert [(r["symbol"], r["ratio"]) for r in stream.table.rows] == [("AAPL", 3.5)]
+    assert not dash.unplaced
+    dash.close()
