@@ -13,6 +13,11 @@ KIND = {cls: cls.__struct_config__.tag for cls in get_args(AnyEvent)}  # record 
 RATE_SPAN_S = 5  # events/s is averaged over the last 5 complete seconds
 
 
+def _kind(record: type) -> str:
+    """A record type's kind name (one outside the contract by its tag, else its class name)."""
+    return KIND.get(record) or getattr(record.__struct_config__, "tag", None) or record.__name__
+
+
 class RateWindow:
     """Counts per event type in one-second buckets, and when each symbol was last seen.
 
@@ -61,7 +66,7 @@ class RateWindow:
         for c in recent:
             total.update(c)
         horizon = now - self.span
-        per_type = {KIND[k]: round(v / RATE_SPAN_S, 2) for k, v in total.items()}
+        per_type = {_kind(k): round(v / RATE_SPAN_S, 2) for k, v in total.items()}
         return {
             "events_per_s": round(sum(total.values()) / RATE_SPAN_S, 2),
             "events_per_s_by_type": per_type,
@@ -79,4 +84,4 @@ class RateWindow:
                     if s <= second:
                         counts = dict(c) if s == second else {}
                         break
-        return {KIND[k]: n for k, n in counts.items()}
+        return {_kind(k): n for k, n in counts.items()}

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from analytics.events import Indicator, Pattern
 from dashboard.stream.rates import KIND, RateWindow
-
-
-@contextmanager
-def frequent_thread_switches(interval: float = 1e-6) -> Iterator[None]:
-    """Let the interpreter switch threads every few bytecodes, so a race shows within a second."""
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(interval)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
+from tests.helpers import frequent_thread_switches
 
 
 def test_counts_land_in_their_second_and_average_over_the_last_complete_seconds():

@@ -14,9 +14,8 @@ from dashboard.services.embedded import EmbeddedPostgres
 from dashboard.settings import Settings
 from dashboard.stream.ingest import Ingest
 from dashboard.web.views.live import LiveDashboard
-from tests.dashboard.stream.test_rates import frequent_thread_switches  # noqa: F401 (not a test)
 from tests.fixtures import T0, as_json, detection
-from tests.helpers import wait_for
+from tests.helpers import frequent_thread_switches, wait_for
 
 
 def numbered(i: int, conf: float = 0.9) -> str:
