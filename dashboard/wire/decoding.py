@@ -56,7 +56,7 @@ def _canonical_pattern(msg: CanonicalPatternMsg, channel: str, received: float) 
         pattern=name,
         confidence=confidence,
         detected_at=detected or stamp,
-        timeframe=body.timeframe or msg.timeframe or msg.tier,
+        timeframe=body.timeframe or msg.timeframe or msg.tier or None,
         parameters=body.parameters if body.parameters is not None else (msg.parameters or {}),
         high_confidence=confidence >= C.HIGH_CONFIDENCE,  # and every copy read on :patterns:detected
     )
@@ -80,7 +80,7 @@ def _canonical_indicator(msg: CanonicalIndicatorMsg, channel: str, received: flo
         indicator=name,
         values=body.values,
         calculated_at=calculated or stamp,
-        timeframe=body.timeframe or msg.timeframe,
+        timeframe=body.timeframe or msg.timeframe or None,  # an empty one is none, as on the general path
     )
 
 

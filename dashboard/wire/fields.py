@@ -244,6 +244,19 @@ class Fields:
                 return value
         return None
 
+    def times(self, received: float, *event_fields: str) -> tuple[datetime, datetime | None]:
+        """(publish time, event time). The publish time is the nearest wrapper's timestamp (a flat
+        object's own); the event time the object's own timestamp inside a wrapper, else the first
+        of `event_fields` sent. Each stands in for the other; `received` for both."""
+        body = self.body
+        ts = epoch_or_time(self.published(), "timestamp")
+        event = epoch_or_time(stamp_of(body), "event timestamp") if self.outer else None
+        if event is None and event_fields:
+            event = epoch_or_time(first(*(body.get(name) for name in event_fields)), event_fields[0])
+        if ts is None and not self.outer:
+            ts = epoch_or_time(stamp_of(body), "timestamp")
+        return ts or event or datetime.fromtimestamp(received, UTC), event
+
     def published(self) -> Any:
         """The publish time: the nearest wrapper's timestamp (the object's own is its event time)."""
         for obj in self.outer:

@@ -45,7 +45,6 @@ from dashboard.wire.fields import (
     rejection,
     shallow,
     snake,
-    stamp_of,
     text,
     text_id,
 )
@@ -77,12 +76,7 @@ def _pattern(f: Fields, channel: str, received: float) -> Pattern:
     confidence = number(raw_confidence) if type(raw_confidence) is not bool else None
     if confidence is None or not 0.0 <= confidence <= 1.0:
         raise Rejected("bad_confidence", f"confidence {raw_confidence!r} is not a number in [0, 1]")
-    ts = epoch_or_time(f.published(), "timestamp")
-    detected = (epoch_or_time(stamp_of(body), "detection.timestamp") if f.outer else None) \
-        or epoch_or_time(body.get("detection_timestamp") or body.get("detected_at"), "detection_timestamp")
-    if not f.outer and ts is None:
-        ts = epoch_or_time(stamp_of(body), "timestamp")
-    stamp = ts or detected or datetime.fromtimestamp(received, UTC)
+    stamp, detected = f.times(received, "detection_timestamp", "detected_at")
     params = as_object(f.get("parameters"))
     shallow(params, "parameters")
     bar = f.own(*_BAR)
@@ -146,12 +140,7 @@ def _indicator(f: Fields, channel: str, received: float) -> Indicator:
         values = _numbers({k: v for k, v in body.items() if k not in _INDICATOR_META})
     if not values:
         raise Rejected("missing_values", f"{name} for {symbol} has no numeric values")
-    ts = epoch_or_time(f.published(), "timestamp")
-    calculated = epoch_or_time(stamp_of(body) if f.outer else None, "calculation.timestamp") \
-        or epoch_or_time(body.get("calculated_at"), "calculated_at")
-    if not f.outer and ts is None:
-        ts = epoch_or_time(stamp_of(body), "timestamp")
-    stamp = ts or calculated or datetime.fromtimestamp(received, UTC)
+    stamp, calculated = f.times(received, "calculated_at")
     return Indicator(
         channel=channel,
         ts=stamp,

@@ -267,6 +267,8 @@ NEAR_CANONICAL = [  # messages the strict canonical shapes refuse or must read e
     (CH.indicators, {"calculation": {"indicator_type": "SMA", "symbol": "A", "values": {"v": 1}, "timeframe": ""},
                      "timeframe": "5min", "session_id": 7}),
     (CH.indicators, {"calculation": {"indicator": "RSI", "symbol": "A", "values": 55.5}}),
+    (CH.indicators, {"calculation": {"indicator_type": "SMA", "symbol": "A", "values": {"v": 1}, "timeframe": ""},
+                     "timeframe": ""}),  # empty timeframes are none on both paths
 ]
 
 
