@@ -8,183 +8,42 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import json
 import logging
-import math
-import re
-import signal
-import socket
 import sys
 import threading
-from pathlib import Path
 
 from dashboard import constants as C
 from dashboard.settings import (
-    Settings,
     SettingsError,
-    check_database_url,
     reach_database,
     reach_redis,
 )
-
-SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
-
-
-class CLIError(Exception):
-    """A problem the user can fix; printed without a traceback, exit status 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line: `tickstock: error: --rate: must be greater than 0, got '0'`."""
-
-    def error(self, message: str):
-        self.exit(2, f"tickstock: error: {message.removeprefix('argument ')}\n")
-
-
-def _number(kind: type, zero: str | None = None):
-    """An argparse type: a finite number above 0 (or 0 too, meaning `zero`)."""
-    noun = "whole number" if kind is int else "number"
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {noun}, got {text!r}") from None
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a finite {noun}, got {text!r}")
-        if value < 0 or (value == 0 and zero is None):
-            raise argparse.ArgumentTypeError(f"must be {'0 or more' if zero else 'greater than 0'}, got {text!r}")
-        return value
-    return parse
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text!r}")
-    return int(text)
-
-
-def _session_id(text: str) -> str:
-    if not SESSION_ID.fullmatch(text):
-        raise argparse.ArgumentTypeError(f"1-64 letters, digits, '_', '.', ':' or '-', got {text[:70]!r}")
-    return text
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    overrides = {}
-    if getattr(args, "prefix", None):
-        overrides["channel_prefix"] = args.prefix
-    return Settings.from_env(**overrides)
-
-
-def _source(args: argparse.Namespace, settings: Settings, attr: str) -> tuple[str | None, str]:
-    """A URL from its flag, else from its variable, with the name to give in messages."""
-    if flag := getattr(args, attr, None):
-        return flag, "--" + attr.replace("_", "-")
-    return getattr(settings, attr), attr.upper()
-
-
-def _redis_url(args: argparse.Namespace, settings: Settings) -> str:
-    """--redis-url, else REDIS_URL, once it has answered a PING."""
-    url, name = _source(args, settings, "redis_url")
-    if not url:
-        raise CLIError("no Redis to talk to: pass --redis-url or set REDIS_URL "
-                       "(`tickstock demo` starts an embedded one)")
-    reach_redis(url, name)
-    return url
-
-
-def _database_url(args: argparse.Namespace, settings: Settings, reach: bool = True) -> tuple[str | None, str]:
-    """--database-url, else DATABASE_URL (None when neither is given), once it has answered."""
-    url, name = _source(args, settings, "database_url")
-    if url:
-        (reach_database if reach else check_database_url)(url, name)
-    return url, name
-
-
-def _history_store(args: argparse.Namespace, settings: Settings, stack: contextlib.ExitStack) -> tuple[str, str]:
-    """Where to record, and its name for messages: --embedded-database when asked for, else
-    --database-url or DATABASE_URL."""
-    if args.embedded_database is None:
-        url, name = _database_url(args, settings)
-        if not url:
-            raise CLIError("no history store: pass --database-url, set DATABASE_URL, or ask for "
-                           "--embedded-database [DIR] (kept in DIR, or temporary without it)")
-        return url, name
-    from dashboard.services.embedded import EmbeddedPostgres
-
-    folder = Path(args.embedded_database).expanduser() if args.embedded_database else None
-    if folder is not None and folder.is_file():
-        raise CLIError(f"--embedded-database: {folder} is a file, not a folder")
-    if folder is not None and folder.is_dir() and any(folder.iterdir()) and not (folder / "PG_VERSION").exists():
-        raise CLIError(f"--embedded-database: {folder} holds other files; name a new or empty folder, "
-                       "or one it kept before")
-    url = stack.enter_context(EmbeddedPostgres(folder)).url
-    if folder is None:
-        print(f"history in a temporary embedded PostgreSQL at {url}: deleted when this command stops "
-              "(--embedded-database DIR keeps it)", file=sys.stderr, flush=True)
-    else:
-        print(f"history in an embedded PostgreSQL kept in {folder.resolve()}, at {url} while this runs",
-              file=sys.stderr, flush=True)
-    return url, "--embedded-database"
-
-
-def _record(ingest, url: str, name: str) -> None:
-    """Start recording (the recorder creates or migrates the tables first)."""
-    import psycopg
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        ingest.record(url)
-    except (SQLAlchemyError, psycopg.Error) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise CLIError(f"{name}: cannot create the history tables: {reason}") from exc
-
-
-def _check_listen(address: str, port: int) -> None:
-    """Fail now, naming the flag, if the page could not listen on address:port."""
-    try:
-        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise CLIError(f"--address: cannot resolve {address!r} ({exc.strerror})") from exc
-    for family, kind, proto, _, where in infos:
-        with socket.socket(family, kind, proto) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Tornado binds
-            try:
-                sock.bind(where)
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise CLIError(f"--port: {port} is already in use on {address}") from exc
-                if exc.errno == errno.EADDRNOTAVAIL:
-                    raise CLIError(f"--address: {address} is not an address of this machine") from exc
-                raise CLIError(f"--port: cannot listen on {address}:{port} ({exc.strerror})") from exc
-
-
-def _stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM/SIGINT, so loops end cleanly and print their summaries."""
-    stop = threading.Event()
-
-    def handler(signum, frame):
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
-
-
-# ------------------------------------------------------------------ commands
+from dashboard.tools.startup import (
+    CLIError,
+    Parser,
+    check_listen,
+    chosen_database_url,
+    chosen_redis_url,
+    history_store,
+    number_flag,
+    port_flag,
+    session_id_flag,
+    settings_from,
+    start_recording,
+    stop_on_signals,
+)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from dashboard.tools.simulator import SimulatorError, simulate
 
-    settings = _settings(args)
+    settings = settings_from(args)
     symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols is not None else None
     if symbols == []:
         raise CLIError(f"--symbols: no symbol in {args.symbols!r}")
-    url = _redis_url(args, settings)
-    stop = _stop_on_signals()
+    url = chosen_redis_url(args, settings)
+    stop = stop_on_signals()
 
     def progress(p: dict) -> None:
         if not args.json and not args.quiet:
@@ -212,9 +71,9 @@ def _human_summary(summary: dict) -> str:
 def cmd_tail(args: argparse.Namespace) -> int:
     from dashboard.tools.tail import TailError, tail
 
-    settings = _settings(args)
-    url = _redis_url(args, settings)
-    stop = _stop_on_signals()
+    settings = settings_from(args)
+    url = chosen_redis_url(args, settings)
+    stop = stop_on_signals()
     try:
         summary = tail(settings, url, duration=args.duration, count=args.count, quiet=args.quiet, stop=stop)
     except TailError as exc:
@@ -252,7 +111,7 @@ def _serve_page(args: argparse.Namespace, auth: dict, stop: threading.Event, on_
         server = pn.serve({"streaming": create_page}, port=args.port, address=args.address, show=False,
                           start=False, title="TickStock Live", extra_patterns=list(ROUTES),
                           websocket_origin=origins, **auth)
-    except OSError as exc:  # taken since _check_listen looked
+    except OSError as exc:  # taken since check_listen looked
         raise CLIError(f"--port: cannot listen on {args.address}:{args.port} ({exc.strerror or exc})") from exc
     loop = server.io_loop
 
@@ -274,21 +133,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """The page and REST against the producer's Redis; refuses to run without one."""
     from dashboard import runtime
 
-    settings, auth = _settings(args), _auth_kwargs(args)
-    _check_listen(args.address, args.port)
-    settings.redis_url = _redis_url(args, settings)
+    settings, auth = settings_from(args), _auth_kwargs(args)
+    check_listen(args.address, args.port)
+    settings.redis_url = chosen_redis_url(args, settings)
     if args.embedded_database is not None and not args.record:
         raise CLIError("--embedded-database: only with --record (it is where the recording goes)")
-    stop = _stop_on_signals()  # from here on, SIGTERM/Ctrl-C stop what has started
+    stop = stop_on_signals()  # from here on, SIGTERM/Ctrl-C stop what has started
     with contextlib.ExitStack() as stack:
         if args.record:
-            settings.database_url, name = _history_store(args, settings, stack)
+            settings.database_url, name = history_store(args, settings, stack)
         else:  # the History tab's store; it may come and go (the tab says so)
-            settings.database_url, name = _database_url(args, settings, reach=False)
+            settings.database_url, name = chosen_database_url(args, settings, reach=False)
         ingest = runtime.get_ingest(settings)
         try:
             if args.record:
-                _record(ingest, settings.database_url, name)
+                start_recording(ingest, settings.database_url, name)
             _serve_page(args, auth, stop, on_ready=lambda url: print(f"TickStock Live at {url}", flush=True))
         finally:
             runtime.shutdown()
@@ -299,14 +158,14 @@ def cmd_record(args: argparse.Namespace) -> int:
     """Record the stream to PostgreSQL without a page; SIGTERM/Ctrl-C flushes and stops."""
     from dashboard import runtime
 
-    settings = _settings(args)
-    settings.redis_url = _redis_url(args, settings)
-    stop = _stop_on_signals()  # from here on, SIGTERM/Ctrl-C stop what has started
+    settings = settings_from(args)
+    settings.redis_url = chosen_redis_url(args, settings)
+    stop = stop_on_signals()  # from here on, SIGTERM/Ctrl-C stop what has started
     with contextlib.ExitStack() as stack:
-        settings.database_url, name = _history_store(args, settings, stack)
+        settings.database_url, name = history_store(args, settings, stack)
         ingest = runtime.get_ingest(settings)
         try:
-            _record(ingest, settings.database_url, name)
+            start_recording(ingest, settings.database_url, name)
             ingest.subscriber.wait_subscribed(C.SUBSCRIBE_WAIT_S)  # "recording" means listening
             print(f"recording {settings.channel_prefix}:* from {settings.redis_url}", file=sys.stderr, flush=True)
             while not stop.wait(args.report_every):
@@ -325,12 +184,12 @@ def cmd_record(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from dashboard.tools.replay import NoHistory, ReplayError, UnknownSession, replay
 
-    settings = _settings(args)
-    url = _redis_url(args, settings)
-    database, name = _database_url(args, settings)
+    settings = settings_from(args)
+    url = chosen_redis_url(args, settings)
+    database, name = chosen_database_url(args, settings)
     if not database:
         raise CLIError("which history store? pass --database-url or set DATABASE_URL")
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     try:
         summary = replay(database, url, args.session, speed=args.speed, prefix=settings.channel_prefix,
                          progress=not args.quiet, stop_event=stop)
@@ -347,8 +206,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     from analytics.db import current_revision, normalise_url, upgrade
 
-    settings = _settings(args)
-    url, name = _database_url(args, settings)
+    settings = settings_from(args)
+    url, name = chosen_database_url(args, settings)
     if not url:
         raise CLIError("which database? pass --database-url or set DATABASE_URL")
     try:
@@ -368,13 +227,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from dashboard.services.embedded import database_url_or_embedded, redis_url_or_embedded
     from dashboard.tools.simulator import simulate
 
-    settings, auth = _settings(args), _auth_kwargs(args)
-    _check_listen(args.address, args.port)  # before any embedded service starts
+    settings, auth = settings_from(args), _auth_kwargs(args)
+    check_listen(args.address, args.port)  # before any embedded service starts
     if settings.redis_url:  # the environment's instead of an embedded one
         reach_redis(settings.redis_url, "REDIS_URL")
     if settings.database_url:
         reach_database(settings.database_url, "DATABASE_URL")
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     with contextlib.ExitStack() as stack:
         print("starting embedded Redis and PostgreSQL ...", flush=True)
         redis_url = redis_url_or_embedded(settings.redis_url, stack)
@@ -408,7 +267,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ parser
 
-_positive, _positive_int, _speed = _number(float), _number(int), _number(float, zero="as fast as possible")
+_positive, _positive_int, _speed = number_flag(float), number_flag(int), number_flag(float, zero="as fast as possible")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -434,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="quick 30 s, standard 120 s, extended 600 s, single: one message of each kind (default quick)")
     sim.add_argument("--symbols", help="comma-separated symbols (default: 20 liquid US stocks)")
     sim.add_argument("--seed", type=int, default=42, help="the market's seed (default 42)")
-    sim.add_argument("--session-id", type=_session_id,
+    sim.add_argument("--session-id", type=session_id_flag,
                      help="the session's id (default: a new one each run); the same --seed and --session-id "
                           "give the same stream")
     sim.add_argument("--health-interval", type=_positive, default=10.0, help="seconds between health events (default 10)")
@@ -451,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     tl.set_defaults(func=cmd_tail)
 
     def server_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--port", type=_port, default=5006, help="HTTP port (default 5006)")
+        p.add_argument("--port", type=port_flag, default=5006, help="HTTP port (default 5006)")
         p.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         p.add_argument("--basic-auth", help="a password, or a JSON file of user: password (Panel's --basic-auth)")
         p.add_argument("--cookie-secret", help="secret for signed cookies (generated when auth is on)")
