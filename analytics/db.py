@@ -6,6 +6,8 @@ default driver changed to psycopg 3 in SQLAlchemy 2.1), while bulk COPY goes thr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +130,25 @@ def dispose(url: str | URL) -> None:
     key = normalise_url(url)
     if key in _engines:
         _engines.pop(key).dispose()
+
+
+@contextmanager
+def connection_for(target: Any) -> Iterator[psycopg.Connection]:
+    """A psycopg 3 connection for a URL (opened and closed here) or one given by the caller."""
+    if isinstance(target, psycopg.Connection):
+        yield target
+        return
+    driver = getattr(target, "driver_connection", None)  # SQLAlchemy pool connection
+    if driver is None and hasattr(target, "connection"):  # SQLAlchemy Connection
+        driver = getattr(target.connection, "driver_connection", None)
+    if isinstance(driver, psycopg.Connection):
+        yield driver
+        return
+    if isinstance(target, str | URL):
+        conn = connect(target)
+        try:
+            yield conn
+        finally:
+            conn.close()
+        return
+    raise TypeError(f"expected a database URL or a psycopg 3 connection, not {type(target).__name__}")

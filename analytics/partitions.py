@@ -104,6 +104,14 @@ def ensure(conn: psycopg.Connection, table: str, days: Iterable[date]) -> None:
         _known[key] = known if known is _PLAIN else known | missing
 
 
+def ensure_for(conn: psycopg.Connection, table: str, stamps: Iterable) -> None:
+    """`ensure` the partitions of the UTC days from the earliest to the latest of `stamps` (rows'
+    event times; anything not a datetime is left to the writer's checks)."""
+    times = [t for t in stamps if isinstance(t, datetime)]
+    if times:
+        ensure(conn, table, days_between(min(times), max(times)))
+
+
 def forget(conn: psycopg.Connection) -> None:
     """Drop this process's cache of partitions for the database of `conn` (after DDL elsewhere)."""
     with _lock:

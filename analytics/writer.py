@@ -25,9 +25,7 @@ import io
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -37,10 +35,9 @@ from psycopg.copy import FileWriter
 from psycopg.types.json import set_json_dumps
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import URL
 
 from . import partitions
-from .db import connect
+from .db import connection_for
 from .events import KIND_TABLE, kind_of
 from .records import (
     PATTERN_COLUMNS,
@@ -331,28 +328,6 @@ def _write(conn: psycopg.Connection, plan: _Plan, rows: Iterable[Row], outcome: 
     return added
 
 
-@contextmanager
-def _connection(target: Any):
-    """A psycopg 3 connection for a URL (opened and closed here) or one given by the caller."""
-    if isinstance(target, psycopg.Connection):
-        yield target
-        return
-    driver = getattr(target, "driver_connection", None)  # SQLAlchemy pool connection
-    if driver is None and hasattr(target, "connection"):  # SQLAlchemy Connection
-        driver = getattr(target.connection, "driver_connection", None)
-    if isinstance(driver, psycopg.Connection):
-        yield driver
-        return
-    if isinstance(target, str | URL):
-        conn = connect(target)
-        try:
-            yield conn
-        finally:
-            conn.close()
-        return
-    raise TypeError(f"expected a database URL or a psycopg 3 connection, not {type(target).__name__}")
-
-
 def write_rows(conn_or_url: Any, table_name: str, rows: Iterable[Row]) -> int:
     """Store rows (dicts keyed by column) in a history table once each; returns the rows added."""
     plan = _PLANS[_table(table_name).name]
@@ -360,11 +335,10 @@ def write_rows(conn_or_url: Any, table_name: str, rows: Iterable[Row]) -> int:
         return 0
     outcome = Outcome()
     rows = list(rows)
-    with _connection(conn_or_url) as conn:
+    with connection_for(conn_or_url) as conn:
         time = partitions.PARTITIONED.get(plan.name)
-        stamps = [r.get(time) for r in rows if isinstance(r.get(time), datetime)] if time else []
-        if stamps:
-            partitions.ensure(conn, plan.name, partitions.days_between(min(stamps), max(stamps)))
+        if time:
+            partitions.ensure_for(conn, plan.name, (r.get(time) for r in rows))
         added = _write(conn, plan, rows, outcome)
     _warn(outcome.skipped)
     return added
@@ -415,7 +389,7 @@ class Prepared:
 def write_batch(conn_or_url: Any, prepared: Prepared) -> Outcome:
     """Store a prepared batch in its tables in one transaction; says what became of each event."""
     outcome = Outcome(skipped=list(prepared.skipped))
-    with _connection(conn_or_url) as conn:
+    with connection_for(conn_or_url) as conn:
         _ensure_partitions(conn, prepared)
         return _write_batch(conn, prepared, outcome)
 
@@ -427,9 +401,7 @@ def _ensure_partitions(conn: psycopg.Connection, prepared: Prepared) -> None:
         i = plan.columns.index(time)
         stamps = [v[i] for v in prepared.pattern_values] if name == "patterns" else []
         stamps += [row.get(time) if isinstance(row, dict) else row[i] for row in prepared.grouped.get(name, ())]
-        stamps = [t for t in stamps if isinstance(t, datetime)]
-        if stamps:
-            partitions.ensure(conn, name, partitions.days_between(min(stamps), max(stamps)))
+        partitions.ensure_for(conn, name, stamps)
 
 
 def _write_batch(conn: psycopg.Connection, prepared: Prepared, outcome: Outcome) -> Outcome:
