@@ -220,23 +220,30 @@ class SummaryHandler(HistoryHandler):
 
         def run(eng):
             with eng.connect() as conn:
-                by_type = dict(conn.execute(sa.select(p.c.pattern_type, sa.func.count()).where(*scope(p, "detected_at"))
-                                            .group_by(p.c.pattern_type).order_by(sa.func.count().desc())).all())
-                top = conn.execute(sa.select(p.c.symbol, sa.func.count().label("n")).where(*scope(p, "detected_at"))
-                                   .group_by(p.c.symbol).order_by(sa.text("n desc"), p.c.symbol).limit(10)).all()
+                # one pass over the patterns of the range: counts per (type, symbol), added up here
+                per = conn.execute(sa.select(p.c.pattern_type, p.c.symbol, sa.func.count(),
+                                             sa.func.count().filter(p.c.high_confidence))
+                                   .where(*scope(p, "detected_at")).group_by(p.c.pattern_type, p.c.symbol)).all()
                 alerts = dict(conn.execute(sa.select(a.c.alert_type, sa.func.count()).where(*scope(a, "alerted_at"))
                                            .group_by(a.c.alert_type).order_by(sa.func.count().desc())).all())
-                totals = {
-                    "patterns": sum(by_type.values()),
-                    "high_confidence": conn.execute(sa.select(sa.func.count()).where(
-                        *scope(p, "detected_at"), p.c.high_confidence)).scalar_one(),
-                    "indicators": conn.execute(sa.select(sa.func.count()).where(*scope(i, "calculated_at"))).scalar_one(),
-                    "indicator_alerts": sum(alerts.values()),
-                    "critical_alerts": conn.execute(sa.select(sa.func.count()).where(
-                        c.c.alerted_at >= since)).scalar_one(),
-                    "symbols": conn.execute(sa.select(sa.func.count(sa.distinct(p.c.symbol))).where(
-                        *scope(p, "detected_at"))).scalar_one(),
-                }
+                counted, critical = conn.execute(sa.select(
+                    sa.select(sa.func.count()).where(*scope(i, "calculated_at")).scalar_subquery(),
+                    sa.select(sa.func.count()).where(c.c.alerted_at >= since).scalar_subquery())).one()
+            by_type: dict[str, int] = {}
+            by_symbol: dict[str, int] = {}
+            for kind, symbol, n, _high in per:
+                by_type[kind] = by_type.get(kind, 0) + n
+                by_symbol[symbol] = by_symbol.get(symbol, 0) + n
+            by_type = dict(sorted(by_type.items(), key=lambda kv: -kv[1]))
+            top = sorted(by_symbol.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+            totals = {
+                "patterns": sum(by_type.values()),
+                "high_confidence": sum(row[3] for row in per),
+                "indicators": counted,
+                "indicator_alerts": sum(alerts.values()),
+                "critical_alerts": critical,
+                "symbols": len(by_symbol),
+            }
             rows = ([{"section": "pattern_type", "key": k, "count": v} for k, v in by_type.items()]
                     + [{"section": "top_symbol", "key": s, "count": n} for s, n in top]
                     + [{"section": "alert_type", "key": k, "count": v} for k, v in alerts.items()]
