@@ -41,9 +41,6 @@ class Batch(list):
 
 # ---------------------------------------------------------------- values
 
-Stamp = datetime | float | int | None
-
-
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2262, 1, 1, tzinfo=UTC)  # pandas' nanosecond timestamps end in April 2262
 
@@ -238,11 +235,7 @@ class Fields:
 
     def stamp(self) -> Any:
         """The nearest time sent with the object or its wrappers (`timestamp` or an alias)."""
-        for obj in self.chain:
-            value = stamp_of(obj)
-            if value is not None:
-                return value
-        return None
+        return _nearest_stamp(self.chain)
 
     def times(self, received: float, *event_fields: str) -> tuple[datetime, datetime | None]:
         """(publish time, event time). The publish time is the nearest wrapper's timestamp (a flat
@@ -259,11 +252,15 @@ class Fields:
 
     def published(self) -> Any:
         """The publish time: the nearest wrapper's timestamp (the object's own is its event time)."""
-        for obj in self.outer:
-            value = stamp_of(obj)
-            if value is not None:
-                return value
-        return None
+        return _nearest_stamp(self.outer)
+
+
+def _nearest_stamp(objects: list[dict]) -> Any:
+    for obj in objects:
+        value = stamp_of(obj)
+        if value is not None:
+            return value
+    return None
 
 
 @dataclass(frozen=True)
