@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import exchange_calendars as xc
@@ -18,6 +18,8 @@ import pandas as pd
 EXCHANGE = "XNYS"  # New York Stock Exchange
 MARKET_TZ = ZoneInfo("America/New_York")
 FIRST_YEAR, LAST_YEAR = 1990, 2100  # the span the calendar is built for (it is built once)
+OPENS_IN = timedelta(hours=12)  # closer than this, the next open is a countdown ("opens in 2 h 10 min")
+CLOSES_IN = timedelta(hours=1)  # the last hour of a session counts down to its close
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,21 +82,24 @@ class MarketState:
     early_close: bool  # today's session ends before 16:00 New York
     holiday: str | None  # why today has no session
 
-    def label(self) -> str:
-        """One line for the status bar: 'open until 13:00 ET (early close)', 'closed for
-        Thanksgiving · opens Fri 09:30 ET', 'opens in 2 h 10 min'."""
+    def label(self, tz: tzinfo = MARKET_TZ, zone: str = "ET") -> str:
+        """One line for the status bar, its times in `tz` (named `zone`): 'open until 13:00 ET
+        (early close)', 'closed for Thanksgiving · opens Fri 09:30 ET', 'opens in 2 h 10 min',
+        and in a session's last hour '… · closes in 45 min'."""
         if self.phase == "unknown":
             return f"no exchange calendar for {self.at:%Y}"
         if self.is_open:
-            text = f"open until {_clock(self.closes_at)}"
-            return text + " (early close)" if self.early_close else text
-        if self.opens_at is not None and self.opens_at - self.at <= timedelta(hours=12):
+            text = f"open until {_clock(self.closes_at, tz, zone)}"
+            text += " (early close)" if self.early_close else ""
+            left = self.closes_at - self.at
+            return f"{text} · closes in {_span(left)}" if left < CLOSES_IN else text
+        if self.opens_at is not None and self.opens_at - self.at <= OPENS_IN:
             return f"opens in {_span(self.opens_at - self.at)}"
-        nxt = f"opens {_weekday_clock(self.opens_at)}" if self.opens_at else "closed"
+        nxt = f"opens {_weekday_clock(self.opens_at, tz, zone)}" if self.opens_at else "closed"
         if self.holiday:
             return f"closed for {self.holiday} · {nxt}"
         if self.phase == "after-hours":
-            return f"closed since {_clock(self.closes_at)} · {nxt}"
+            return f"closed since {_clock(self.closes_at, tz, zone)} · {nxt}"
         return f"closed · {nxt}"
 
 
@@ -121,12 +126,12 @@ def market_state(at: datetime | None = None) -> MarketState:
     return MarketState(at, False, "holiday" if holiday else "weekend", nxt, None, False, holiday)
 
 
-def _clock(at: datetime | None) -> str:
-    return at.astimezone(MARKET_TZ).strftime("%H:%M ET") if at else "—"
+def _clock(at: datetime | None, tz: tzinfo, zone: str) -> str:
+    return f"{at.astimezone(tz):%H:%M} {zone}" if at else "—"
 
 
-def _weekday_clock(at: datetime) -> str:
-    return at.astimezone(MARKET_TZ).strftime("%a %H:%M ET")
+def _weekday_clock(at: datetime, tz: tzinfo, zone: str) -> str:
+    return f"{at.astimezone(tz):%a %H:%M} {zone}"
 
 
 def _span(delta: timedelta) -> str:

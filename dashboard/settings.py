@@ -6,11 +6,14 @@ is one line naming the flag or variable it came from, within seconds, instead of
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
 import socket
+import time
 from collections.abc import Mapping
+from datetime import datetime
 
 import param
 
@@ -44,6 +47,7 @@ class Settings(param.Parameterized):
     dedup_window_ms = param.Integer(default=C.DEFAULT_DEDUP_WINDOW_MS, bounds=(0, 60_000), doc="STREAMING_DEDUP_WINDOW: same symbol and pattern within it keep only the latest (0: off)")
     channel_prefix = param.String(default=C.DEFAULT_CHANNEL_PREFIX, doc="STREAMING_CHANNEL_PREFIX: first part of every channel name")
     history_retention_days = param.Integer(default=0, bounds=(0, 36_500), doc="HISTORY_RETENTION_DAYS: days of patterns, indicators and alerts kept; older day partitions are dropped (0: keep all)")
+    clock = param.String(default=None, allow_None=True, doc="TICKSTOCK_CLOCK: an instant with its offset (2026-11-26T15:00:00Z) the page's clock starts from and advances from in real time: the market state and the header clock show it (tests, demos); unset: this machine's time")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
@@ -102,6 +106,8 @@ def _parse(p: param.Parameter, var: str, raw: str):
         return _in_bounds(p, var, value, raw)
     if var == "STREAMING_CHANNEL_PREFIX" and not _PREFIX_RE.match(raw):
         raise SettingsError(f"{var}: use letters, digits, '_', '-' or '.', got {raw!r}")
+    if var == "TICKSTOCK_CLOCK":
+        parse_instant(raw, var)
     if var == "REDIS_URL":
         check_redis_url(raw, var)
     if var == "DATABASE_URL":
@@ -114,6 +120,32 @@ def _in_bounds(p: param.Parameter, var: str, value, raw: str):
     if (lo is not None and value < lo) or (hi is not None and value > hi):
         raise SettingsError(f"{var}: must be between {lo} and {hi}, got {raw!r}")
     return value
+
+
+# ------------------------------------------------------------------ the page's clock
+
+
+def parse_instant(raw: str, name: str) -> datetime:
+    """An ISO 8601 instant that names its offset (a time without one would mean a different moment
+    on every machine)."""
+    try:
+        at = datetime.fromisoformat(raw)
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise SettingsError(f"{name}: expected an ISO 8601 instant with its offset, e.g. 2026-11-26T15:00:00Z, "
+                            f"got {raw!r}")
+    return at
+
+
+@functools.cache
+def clock_offset_s() -> float:
+    """Seconds the page's clock runs ahead of this machine's: 0 unless TICKSTOCK_CLOCK is set.
+
+    Read once, the first time it is asked: the setting's instant is "now" then, and the clock
+    advances in real time from it (the market state and the header clock of every page)."""
+    raw = os.environ.get("TICKSTOCK_CLOCK", "").strip()
+    return parse_instant(raw, "TICKSTOCK_CLOCK").timestamp() - time.time() if raw else 0.0
 
 
 # ------------------------------------------------------------------ URLs, and whether they answer

@@ -10,6 +10,7 @@ import msgspec
 from analytics.calendar import market_state
 from analytics.events import ENVELOPE, AnyEvent, Health, SessionStarted, SessionStopped
 from dashboard import constants as C
+from dashboard.settings import clock_offset_s
 
 
 class SessionTracker:
@@ -78,7 +79,10 @@ class SessionTracker:
 
 
 def _market(now: float) -> dict:
-    """The exchange's state from its calendar (holidays, early closes, daylight saving)."""
-    state = market_state(datetime.fromtimestamp(now, UTC))
+    """The exchange's state from its calendar (holidays, early closes, daylight saving), at the
+    page's clock (TICKSTOCK_CLOCK may set it); `market_at` is that instant, for a page to say the
+    same state in its own zone."""
+    at = datetime.fromtimestamp(now + clock_offset_s(), UTC)
+    state = market_state(at)
     return {"market_open": state.is_open, "market": state.label(), "market_phase": state.phase,
-            "market_holiday": state.holiday, "market_early_close": state.early_close}
+            "market_holiday": state.holiday, "market_early_close": state.early_close, "market_at": at.isoformat()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from analytics.calendar import (
     holiday_name,
@@ -47,6 +48,20 @@ def test_the_open_follows_daylight_saving():
 def test_before_the_open_it_counts_down_and_on_a_weekend_it_names_the_day():
     assert market_state(utc("2026-11-30T12:20")).label() == "opens in 2 h 10 min"  # 07:20 New York
     assert market_state(utc("2026-11-28T15:00")).label() == "closed · opens Mon 09:30 ET"
+
+
+def test_in_a_sessions_last_hour_it_counts_down_to_the_close():
+    assert market_state(utc("2026-11-27T17:15")).label() == "open until 13:00 ET (early close) · closes in 45 min"
+    assert market_state(utc("2026-11-30T20:59")).label() == "open until 16:00 ET · closes in 1 min"
+    assert market_state(utc("2026-11-30T19:00")).label() == "open until 16:00 ET"  # an hour to go: no countdown
+
+
+def test_the_label_gives_its_times_in_the_zone_asked_for():
+    thanksgiving = market_state(utc("2026-11-26T16:00"))
+    assert thanksgiving.label(UTC, "UTC") == "closed for Thanksgiving · opens Fri 14:30 UTC"
+    assert thanksgiving.label(ZoneInfo("Asia/Tokyo"), "JST") == "closed for Thanksgiving · opens Fri 23:30 JST"
+    early = market_state(utc("2026-11-27T17:00"))
+    assert early.label(UTC, "UTC") == "open until 18:00 UTC (early close)"
 
 
 def test_trading_days_skip_weekends_and_holidays():

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import re
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from dashboard.settings import ENV_VARS, Settings, SettingsError, reach_database, reach_redis
+from dashboard.settings import (
+    ENV_VARS,
+    Settings,
+    SettingsError,
+    clock_offset_s,
+    reach_database,
+    reach_redis,
+)
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -46,11 +55,32 @@ def test_values_are_parsed_to_their_types():
     ("STREAMING_CHANNEL_PREFIX", "a b*", "letters"),
     ("REDIS_URL", "localhost:6379", "redis://"),
     ("DATABASE_URL", "mysql://x", "postgresql"),
+    ("TICKSTOCK_CLOCK", "tomorrow", "ISO 8601 instant with its offset"),
+    ("TICKSTOCK_CLOCK", "2026-11-26T15:00:00", "with its offset, e.g. 2026-11-26T15:00:00Z"),
 ])
 def test_a_bad_value_fails_naming_the_variable_and_the_reason(var, value, says):
     with pytest.raises(SettingsError) as info:
         Settings.from_env({var: value})
     assert str(info.value).startswith(f"{var}:") and says in str(info.value)
+
+
+def test_a_bad_value_is_one_line():
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"TICKSTOCK_CLOCK": "26/11/2026 3pm"})
+    assert str(info.value) == ("TICKSTOCK_CLOCK: expected an ISO 8601 instant with its offset, "
+                               "e.g. 2026-11-26T15:00:00Z, got '26/11/2026 3pm'")
+
+
+def test_the_clock_setting_starts_the_pages_clock_at_its_instant(monkeypatch):
+    monkeypatch.setenv("TICKSTOCK_CLOCK", "2026-11-26T15:00:00Z")
+    clock_offset_s.cache_clear()
+    try:
+        offset = clock_offset_s()
+        assert abs(time.time() + offset - datetime(2026, 11, 26, 15, tzinfo=UTC).timestamp()) < 5
+        assert clock_offset_s() == offset  # read once: from then it advances in real time
+    finally:
+        clock_offset_s.cache_clear()
+    assert Settings.from_env({"TICKSTOCK_CLOCK": "2026-11-27T12:00:00-05:00"}).clock == "2026-11-27T12:00:00-05:00"
 
 
 def test_a_database_url_may_name_any_postgresql_driver():

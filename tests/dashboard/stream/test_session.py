@@ -59,3 +59,20 @@ def test_the_market_state_comes_from_the_exchange_calendar():
     assert thanksgiving["market"] == "closed for Thanksgiving · opens Fri 09:30 ET"
     early = SessionTracker().snapshot(now=datetime(2026, 11, 27, 17, 0, tzinfo=UTC).timestamp())
     assert early["market_open"] and early["market"] == "open until 13:00 ET (early close)"
+    closing = SessionTracker().snapshot(now=datetime(2026, 11, 27, 17, 15, tzinfo=UTC).timestamp())
+    assert closing["market"] == "open until 13:00 ET (early close) · closes in 45 min"
+    assert closing["market_at"] == "2026-11-27T17:15:00+00:00"  # for a page to say it in its own zone
+
+
+def test_the_clock_setting_moves_the_market_state_to_its_instant(monkeypatch):
+    from dashboard.settings import clock_offset_s
+
+    monkeypatch.setenv("TICKSTOCK_CLOCK", "2026-11-26T15:00:00Z")  # Thanksgiving, 10:00 in New York
+    clock_offset_s.cache_clear()
+    try:
+        snap = SessionTracker().snapshot()
+    finally:
+        clock_offset_s.cache_clear()
+    assert snap["market"] == "closed for Thanksgiving · opens Fri 09:30 ET"
+    at = datetime.fromisoformat(snap["market_at"])
+    assert abs((at - datetime(2026, 11, 26, 15, tzinfo=UTC)).total_seconds()) < 5
