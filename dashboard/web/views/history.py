@@ -4,7 +4,11 @@ appended as they arrive, and the day's unusual activity against its baseline.
 A load reads PostgreSQL on a worker thread (as the REST endpoints do), so while one session waits
 for a large range every other session on the server keeps streaming; its result is applied on the
 session's own document. While a load runs the tab says so, and a newer request replaces any that
-has not started: the latest wins, and a session never runs more than one load at a time."""
+has not started: the latest wins, and a session never runs more than one load at a time.
+
+Times are shown in the page's zone (`zone`): Bokeh's time axes know only UTC, so each point keeps
+its UTC time (`at`) and is plotted at the wall-clock time of the zone, which a change of zone
+recomputes; the CSV export writes ISO 8601 times with the zone's offset."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from html import escape
+from zoneinfo import ZoneInfo
 
 import holoviews as hv
 import pandas as pd
@@ -23,6 +28,7 @@ import param
 
 import analytics
 from analytics.catalog import recorded_symbols
+from analytics.stats import MARKET_TZ
 from dashboard.stream.ingest import Ingest
 from dashboard.web.views.table import LiveTable
 
@@ -33,6 +39,8 @@ INDICATOR_VALUES = {"RSI": "value", "SMA": "value", "EMA": "value", "MACD": "mac
 ALERT_INDICATOR = {"RSI": "RSI", "MACD": "MACD", "BB": "BollingerBands", "BOLLINGER": "BollingerBands",
                    "SMA": "SMA", "EMA": "EMA"}
 LIVE_POINTS = 20_000  # points kept per chart
+BOKEH_THEMES = {"light": "caliber", "dark": "dark_minimal"}  # the page's theme -> the charts' Bokeh theme
+ZONE_LABELS = {"America/New_York": "ET", "UTC": "UTC"}
 UNUSUAL_COLUMNS = [{"field": "symbol", "title": "Symbol", "width": "6em"},
                    {"field": "today", "title": "Today so far", "kind": "int", "width": "7em"},
                    {"field": "baseline_mean", "title": "Mean", "kind": "num", "width": "6em"},
@@ -46,17 +54,42 @@ UNUSUAL_COLUMNS = [{"field": "symbol", "title": "Symbol", "width": "6em"},
 hv.extension("bokeh", logo=False)
 log = logging.getLogger(__name__)
 
+_AT = pd.Series(dtype="datetime64[ns, UTC]")
 _PATTERNS = pd.DataFrame({"detected_at": pd.Series(dtype="datetime64[ns]"), "confidence": pd.Series(dtype=float),
-                          "symbol": pd.Series(dtype=str), "pattern_type": pd.Series(dtype=str)})
+                          "symbol": pd.Series(dtype=str), "pattern_type": pd.Series(dtype=str), "at": _AT})
 _SERIES = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
-                        "symbol": pd.Series(dtype=str)})
+                        "symbol": pd.Series(dtype=str), "at": _AT})
 _MARKS = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
-                       "alert_type": pd.Series(dtype=str), "symbol": pd.Series(dtype=str)})
+                       "alert_type": pd.Series(dtype=str), "symbol": pd.Series(dtype=str), "at": _AT})
 
 
-def _naive(series: pd.Series) -> pd.Series:
-    """UTC times without a zone (what HoloViews plots without surprises)."""
-    return series.dt.tz_convert("UTC").dt.tz_localize(None)
+def wall_times(series: pd.Series, zone: str) -> pd.Series:
+    """Times as the wall clock of `zone` reads them, without a zone: what a Bokeh time axis (UTC
+    only) must be given to show them in that zone."""
+    return series.dt.tz_convert(zone).dt.tz_localize(None)
+
+
+def zone_label(zone: str) -> str:
+    """How a zone is named on the page: "ET" for exchange time, "UTC", else its short name now."""
+    return ZONE_LABELS.get(zone) or datetime.now(ZoneInfo(zone)).tzname() or zone
+
+
+def iso_frame(df: pd.DataFrame, zone: str) -> pd.DataFrame:
+    """`df` with every time as ISO 8601 text with the offset of `zone` (for CSV)."""
+    out = df.copy()
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.DatetimeTZDtype):
+            out[column] = out[column].dt.tz_convert(zone).map(lambda t: t.isoformat(timespec="milliseconds"),
+                                                              na_action="ignore")
+    return out
+
+
+def _legend_of_shown(plot, _element) -> None:
+    """Legend entries only for the lines and points that have data: a reload with other symbols
+    empties the former ones, which stay in the plot (a streaming overlay keeps its members)."""
+    for legend in plot.state.legend:
+        for item in legend.items:
+            item.visible = any(len(next(iter(r.data_source.data.values()), [])) for r in item.renderers)
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,6 +102,7 @@ class LoadRequest:
     end: datetime
     indicator: str
     baseline_days: int
+    zone: str = MARKET_TZ
 
 
 @dataclass
@@ -95,30 +129,31 @@ def fetch_history(request: LoadRequest) -> Loaded | str:
         baseline = analytics.load_patterns(url, symbols, end - timedelta(days=request.baseline_days * 1.5 + 3), end,
                                            columns=["symbol", "pattern_type", "detected_at"])
     except Exception as exc:  # the database is away: say so, keep the page alive
-        return f"history unavailable: {_reason(exc)}"
+        return f"history unavailable: {reason(exc)}"
     try:
-        series, marks = indicator_frames(request.indicator, indicators, alerts)
+        series, marks = indicator_frames(request.indicator, indicators, alerts, request.zone)
         unusual = analytics.unusual_activity(baseline, baseline_days=request.baseline_days).head(500)
-        return Loaded(patterns, pattern_points(patterns), series, marks, unusual_rows(unusual)[::-1],
+        return Loaded(patterns, pattern_points(patterns, request.zone), series, marks, unusual_rows(unusual)[::-1],
                       f"{len(patterns):,} patterns, {len(indicators):,} {request.indicator} values, "
                       f"{len(alerts):,} alerts")
     except Exception as exc:  # a bug: the log has the traceback, the page a sentence
         log.exception("history load failed")
-        return f"history load failed: {_reason(exc)}"
+        return f"history load failed: {reason(exc)}"
 
 
-def _reason(exc: Exception) -> str:
+def reason(exc: Exception) -> str:
     """An exception as one line for the page: its type and the first line of its message."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0][:160] if lines else ''}"
 
 
-def pattern_points(df: pd.DataFrame) -> pd.DataFrame:
-    """Loaded or live patterns as the scatter's points."""
+def pattern_points(df: pd.DataFrame, zone: str = MARKET_TZ) -> pd.DataFrame:
+    """Loaded or live patterns as the scatter's points, at their times in `zone`."""
     if df.empty:
         return _PATTERNS.copy()
-    return pd.DataFrame({"detected_at": _naive(df["detected_at"]), "confidence": df["confidence"].astype(float),
-                         "symbol": df["symbol"].astype(str), "pattern_type": df["pattern_type"].astype(str)})
+    return pd.DataFrame({"detected_at": wall_times(df["detected_at"], zone), "confidence": df["confidence"].astype(float),
+                         "symbol": df["symbol"].astype(str), "pattern_type": df["pattern_type"].astype(str),
+                         "at": df["detected_at"].dt.tz_convert(UTC)})
 
 
 def alert_indicator(alert_type: str) -> str:
@@ -127,24 +162,27 @@ def alert_indicator(alert_type: str) -> str:
     return ALERT_INDICATOR.get(head, head)
 
 
-def indicator_frames(indicator: str, indicators: pd.DataFrame,
-                     alerts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """An indicator's series (one per symbol), and its alerts placed on the value they fired at."""
+def indicator_frames(indicator: str, indicators: pd.DataFrame, alerts: pd.DataFrame,
+                     zone: str = MARKET_TZ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An indicator's series (one per symbol), and its alerts placed on the value they fired at,
+    at their times in `zone`."""
     key = INDICATOR_VALUES.get(indicator, "value")  # another indicator: its single value
     if indicators.empty or key not in indicators:
         series = _SERIES.copy()
     else:
-        series = pd.DataFrame({"t": _naive(indicators["calculated_at"]), "value": indicators[key].astype(float),
-                               "symbol": indicators["symbol"].astype(str)}).sort_values("t")
+        at = indicators["calculated_at"].dt.tz_convert(UTC)
+        series = pd.DataFrame({"t": wall_times(at, zone), "value": indicators[key].astype(float),
+                               "symbol": indicators["symbol"].astype(str), "at": at}).sort_values("at")
     if alerts.empty or series.empty:
         return series, _MARKS.copy()
     about = alerts["alert_type"].astype(str).map(alert_indicator)
     wanted = alerts[about.str.upper() == indicator.upper()]
-    marks = pd.DataFrame({"t": _naive(wanted["alerted_at"]), "alert_type": wanted["alert_type"].astype(str),
-                          "symbol": wanted["symbol"].astype(str)}).sort_values("t")
-    located = pd.merge_asof(marks, series.rename(columns={"symbol": "s"}), on="t", left_by="symbol",
-                            right_by="s", direction="backward")
-    return series, located[["t", "value", "alert_type", "symbol"]].dropna(subset=["value"])
+    at = wanted["alerted_at"].dt.tz_convert(UTC)
+    marks = pd.DataFrame({"t": wall_times(at, zone), "alert_type": wanted["alert_type"].astype(str),
+                          "symbol": wanted["symbol"].astype(str), "at": at}).sort_values("at")
+    located = pd.merge_asof(marks, series[["at", "value", "symbol"]].rename(columns={"symbol": "s"}), on="at",
+                            left_by="symbol", right_by="s", direction="backward")
+    return series, located[["t", "value", "alert_type", "symbol", "at"]].dropna(subset=["value"])
 
 
 def unusual_rows(df: pd.DataFrame) -> list[dict]:
@@ -181,6 +219,8 @@ class HistoryView(pn.viewable.Viewer):
     baseline_days = param.Integer(default=20, bounds=(2, 250))
     status = param.String(default="")
     loading = param.Boolean(default=False, doc="a load is running (the charts show a spinner)")
+    zone = param.String(default=MARKET_TZ, doc="IANA zone the charts and the CSV show times in")
+    theme = param.Selector(objects=list(BOKEH_THEMES), default="light")
 
     def __init__(self, ingest: Ingest, database_url: str, **params):
         super().__init__(**params)
@@ -201,6 +241,7 @@ class HistoryView(pn.viewable.Viewer):
         self._wanted: LoadRequest | None = None  # the latest load asked for (None once closed)
         self._busy = False  # a load is reading the database
         self._layout = self._build()
+        self.param.watch(self._rezone, "zone")
 
     # ------------------------------------------------------------ layout
 
@@ -213,7 +254,8 @@ class HistoryView(pn.viewable.Viewer):
         scatter = hv.DynamicMap(self._pattern_points, streams=[self.pattern_stream])
         curve = hv.DynamicMap(self._series_curve, streams=[self.series_stream])
         marks = hv.DynamicMap(self._alert_marks, streams=[self.marks_stream])
-        download = pn.widgets.FileDownload(callback=lambda: io.StringIO(self.patterns.to_csv(index=False)),
+        theme = self.param.theme.rx().rx.pipe(BOKEH_THEMES.get)
+        download = pn.widgets.FileDownload(callback=lambda: io.StringIO(self.csv()),
                                            filename="tickstock-history-patterns.csv", label="Export patterns (CSV)",
                                            width=200)
         return pn.Column(
@@ -221,8 +263,8 @@ class HistoryView(pn.viewable.Viewer):
                    pn.widgets.Select.from_param(self.param.indicator, name="Indicator", width=150),
                    load, pn.pane.HTML(self.param.status.rx().rx.pipe(
                        lambda s: f"<span data-history-status>{escape(s)}</span>"))),
-            pn.pane.HoloViews(scatter, sizing_mode="stretch_width", loading=self.param.loading),
-            pn.pane.HoloViews(curve * marks, sizing_mode="stretch_width", loading=self.param.loading),
+            pn.pane.HoloViews(scatter, sizing_mode="stretch_width", loading=self.param.loading, theme=theme),
+            pn.pane.HoloViews(curve * marks, sizing_mode="stretch_width", loading=self.param.loading, theme=theme),
             "### Unusual activity today (z-score against the baseline days)",
             self.unusual_table,
             download,
@@ -234,14 +276,16 @@ class HistoryView(pn.viewable.Viewer):
         points = _overlay(data, hv.Scatter, "detected_at", ["confidence", "symbol"], "pattern_type", self._types_seen)
         return points.opts(hv.opts.Scatter(size=7, alpha=0.75, tools=["hover"]), hv.opts.NdOverlay(
             height=300, responsive=True, ylim=(0, 1.02), title="Patterns over time (confidence)",
-            legend_position="right", xlabel="detected (UTC)", ylabel="confidence"))
+            legend_position="right", xlabel=f"detected ({zone_label(self.zone)})", ylabel="confidence",
+            hooks=[_legend_of_shown]))
 
     def _series_curve(self, data: pd.DataFrame) -> hv.NdOverlay:
         """The indicator's values, one coloured line per symbol, with a legend."""
         curves = _overlay(data, hv.Curve, "t", ["value"], "symbol", self._symbols_seen)
         return curves.opts(hv.opts.Curve(tools=["hover"], line_width=1.5), hv.opts.NdOverlay(
-            height=280, responsive=True, title=f"{self.indicator} per symbol, alerts as ▲", xlabel="UTC",
-            ylabel=self.indicator, legend_position="right"))
+            height=280, responsive=True, title=f"{self.indicator} per symbol, alerts as ▲",
+            xlabel=f"time ({zone_label(self.zone)})", ylabel=self.indicator, legend_position="right",
+            hooks=[_legend_of_shown]))
 
     def _alert_marks(self, data: pd.DataFrame) -> hv.Scatter:
         return hv.Scatter(data, "t", ["value", "alert_type", "symbol"], label="alerts").opts(
@@ -249,6 +293,17 @@ class HistoryView(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
+
+    def _rezone(self, *_) -> None:
+        """Every point moved to its time in the new zone (and the axes relabelled)."""
+        for stream, x in ((self.pattern_stream, "detected_at"), (self.series_stream, "t"), (self.marks_stream, "t")):
+            data = stream.data
+            stream.clear()
+            stream.send(data.assign(**{x: wall_times(data["at"], self.zone)}))
+
+    def csv(self) -> str:
+        """The loaded patterns as CSV, times in ISO 8601 with the zone's offset."""
+        return iso_frame(self.patterns, self.zone).to_csv(index=False)
 
     # ------------------------------------------------------------ data
 
@@ -260,7 +315,7 @@ class HistoryView(pn.viewable.Viewer):
         """What a load started now reads: the chosen symbols, range, indicator and baseline."""
         start, end = self.window()
         return LoadRequest(self.database_url, tuple(self.symbols) or None, start, end, self.indicator,
-                           self.baseline_days)
+                           self.baseline_days, self.zone)
 
     async def _clicked(self, _event) -> None:
         await self.load()
@@ -307,6 +362,8 @@ class HistoryView(pn.viewable.Viewer):
         self.unusual_table.reset(outcome.unusual)
         self._offer(list(outcome.patterns["symbol"].astype(str).unique()))
         self.status = outcome.status
+        if request.zone != self.zone:  # the zone changed while the load read
+            self._rezone()
 
     # ------------------------------------------------------------ live points
 
@@ -321,7 +378,7 @@ class HistoryView(pn.viewable.Viewer):
         try:
             symbols = await loop.run_in_executor(None, recorded_symbols, self.database_url)
         except Exception as exc:  # the database is away: the picker fills on the first load instead
-            log.warning("recorded symbols unavailable: %s", _reason(exc))
+            log.warning("recorded symbols unavailable: %s", reason(exc))
             return
         pn.state.execute(partial(self._offer, symbols), schedule=True)
 
@@ -353,8 +410,8 @@ class HistoryView(pn.viewable.Viewer):
             alerts = alerts[alerts["symbol"].astype(str).isin(wanted)]
         indicators = indicators[indicators["indicator"].astype(str) == self.indicator]
         if not patterns.empty:
-            self.pattern_stream.send(pattern_points(patterns))
-        series, marks = indicator_frames(self.indicator, indicators, alerts)
+            self.pattern_stream.send(pattern_points(patterns, self.zone))
+        series, marks = indicator_frames(self.indicator, indicators, alerts, self.zone)
         if not series.empty:
             self.series_stream.send(series)
         if not marks.empty:

@@ -154,7 +154,7 @@ def test_a_load_asked_for_while_one_runs_replaces_it_and_the_tab_says_it_is_load
     run(two_loads())
     assert not v.loading and "patterns" in v.status
     assert set(v.pattern_stream.data["symbol"]) == {"MSFT"}  # the first load's result was never shown
-    assert v.pattern_stream.data["detected_at"].min() >= datetime.now() - timedelta(days=7, minutes=5)
+    assert v.pattern_stream.data["at"].min() >= datetime.now(UTC) - timedelta(days=7, minutes=5)
 
 
 def status_answer_time(base: str, timeout: float = 3.0) -> float:
