@@ -229,7 +229,7 @@ def recorder_run(url: str, events: list[Pattern], timeout: float) -> dict:
     n = len(events)
     buffer = StreamingBuffer(recent=3 * 1000)  # as the ingest makes it with the default settings
     buffer.start()
-    recorder = Recorder(buffer, url, migrate=False, backlog_limit=max(BACKLOG_LIMIT, n)).start()
+    recorder = Recorder(buffer, url, migrate=False, backlog_limit=max(BACKLOG_LIMIT, n), compact=False).start()
     try:
         cpu0, t0 = METER.sample(), time.time()
         for k in range(0, n, TAKE_CHUNK):

@@ -64,11 +64,14 @@ class Recorder:
 
     def __init__(self, buffer: StreamingBuffer, database_url: str, *, interval: float = 0.5,
                  batch_max: int = BATCH_MAX, backlog_limit: int = BACKLOG_LIMIT, migrate: bool = True,
-                 stop_timeout: float = 10.0, retention_days: int = 0):
+                 stop_timeout: float = 10.0, retention_days: int = 0, compact: bool = True):
         self.buffer = buffer
         self.database_url = database_url
         self.retention_days = retention_days  # older day partitions are dropped (0: keep all)
         self.maintained: dict = {}  # the last partition upkeep: when, made, dropped (or its error)
+        self.compact = compact  # compact closed days (off in benchmarks that time the writes alone)
+        self.compacted: list[str] = []  # closed days' partitions rewritten in symbol order (partitions.py)
+        self._compactor: threading.Thread | None = None  # compacting, one partition at a time
         self._maintain_at = 0.0  # monotonic time of the next upkeep
         self.interval = interval
         self.batch_max = batch_max
@@ -121,6 +124,9 @@ class Recorder:
         if self._thread is not None:
             self._thread.join(self.stop_timeout + 5)
             self._thread = None
+        if self._compactor is not None:  # ends after the partition it is rewriting
+            self._compactor.join(self.stop_timeout)
+            self._compactor = None
         if self._consumer is not None:
             self.buffer.unregister(self._consumer)
         for _ in self._writers:
@@ -166,6 +172,21 @@ class Recorder:
         except Exception as exc:  # the database is away: writes retry on their own; so does this, next hour
             self.maintained = {"at": time.time(), "error": f"{type(exc).__name__}: {exc}"}
             self._maintain_at = time.monotonic() + RETRY_MAX_S
+            return
+        if self.compact and (self._compactor is None or not self._compactor.is_alive()):
+            self._compactor = threading.Thread(target=self._compact, name="tickstock-recorder-compactor", daemon=True)
+            self._compactor.start()
+
+    def _compact(self) -> None:
+        """(compactor thread) Rewrite the closed days' partitions in symbol order, one at a time, until
+        none is left or the recorder stops; off the recording loop, which a rewrite would stall."""
+        try:
+            with connect(self.database_url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+                conn.autocommit = True
+                while not self._stop.is_set() and (name := partitions.compact_next(conn)) is not None:
+                    self.compacted.append(name)
+        except Exception as exc:  # the database is away: the next upkeep tries again
+            log.warning("recorder: compacting closed days' partitions failed (next upkeep retries): %s", exc)
 
     def _run(self) -> None:
         backoff, deadline, retry_at = RETRY_MIN_S, None, 0.0
@@ -367,7 +388,7 @@ class Recorder:
             "backlog": account["pending"],
             "lag_s": lag,
             "retries": self.retries,
-            "partitions": self.maintained,
+            "partitions": {**self.maintained, "compacted": len(self.compacted)},
             "last_error": self.last_error,
             "last_write_at": self.last_write_at,
         }

@@ -71,3 +71,30 @@ def test_a_batch_for_a_day_without_a_partition_makes_it(history_url):
     far = datetime(2031, 3, 5, 14, 30, tzinfo=UTC)
     assert write_rows(history_url, "patterns", [pattern_row(0, detected_at=far)]) == 1
     assert rows(history_url, "SELECT count(*) FROM patterns_20310305") == [(1,)]
+
+
+def _blocks(url: str, partition: str, symbol: str) -> int:
+    """The heap pages one symbol's rows of a partition are spread over (what reading them costs)."""
+    return rows(url, f"SELECT count(DISTINCT (ctid::text::point)[0]) FROM {partition} WHERE symbol = '{symbol}'")[0][0]
+
+
+def test_closed_days_are_compacted_in_symbol_order_newest_first_and_today_is_left_alone(history_url):
+    symbols = [f"S{n:02d}" for n in range(40)]
+    # three days, 40 symbols interleaved in time order as a stream records them: 30 rows each a day
+    batch = [pattern_row(day * 86_400 + i, symbol=symbols[i % 40], parameters={"pad": "x" * 200})
+             for day in range(3) for i in range(1200)]
+    write_rows(history_url, "patterns", batch)  # Jan 24, 25, 26 (T0's day and the next two)
+    before = rows(history_url, "SELECT * FROM patterns ORDER BY symbol, detected_at")
+    scattered = _blocks(history_url, "patterns_20250124", "S07")
+    with db.connect(history_url) as conn:
+        conn.autocommit = True
+        done = []
+        while (name := partitions.compact_next(conn, today=date(2025, 1, 26))) is not None:
+            done.append(name)
+        assert partitions.uncompacted(conn, today=date(2025, 1, 26)) == []
+    assert [d for d in done if d.startswith("patterns_")] == ["patterns_20250125", "patterns_20250124"]
+    assert not any(d.endswith("20250126") for d in done)  # "today" still being written
+    assert rows(history_url, "SELECT * FROM patterns ORDER BY symbol, detected_at") == before  # not a row changed
+    compacted = _blocks(history_url, "patterns_20250124", "S07")
+    assert scattered >= 20 and compacted <= 2, (scattered, compacted)  # 30 rows: from ~30 pages to one or two
+    assert _blocks(history_url, "patterns_20250126", "S07") >= 20

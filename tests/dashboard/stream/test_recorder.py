@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import threading
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -356,3 +357,36 @@ def test_status_read_while_events_are_handed_and_written_is_whole_and_never_rais
     assert not wrong, (f"{len(wrong)} of {reads[0]} reads were not of one instant, first: "
                        f"{ {k: wrong[0][k] for k in ('handed', 'pending', 'backlog', 'lag_s')} }")
     assert reads[0] > 10 and snap["written"] == len(events) and snap["lag_s"] == 0
+
+
+def test_the_recorder_compacts_closed_days_in_the_background_and_says_so(private_database_url):
+    """Days already over when it starts are rewritten in symbol order, off the recording loop, which
+    keeps writing meanwhile; the status counts them; stopping ends the compactor too."""
+    from analytics import db, write_rows
+    from dashboard.stream.buffer import StreamingBuffer
+    from dashboard.stream.recorder import Recorder
+    from dashboard.wire.decoding import decode
+    from tests.fixtures import pattern_row
+
+    db.upgrade(private_database_url)
+    write_rows(private_database_url, "patterns", [pattern_row(day * 86_400 + i, symbol=f"S{i % 7}")
+                                                  for day in range(2) for i in range(50)])  # Jan 24 and 25, 2025
+    buffer = StreamingBuffer()
+    recorder = Recorder(buffer, private_database_url).start()
+    try:
+        buffer.take([decode("patterns:streaming", "t:patterns:streaming", numbered(1000 + i).encode(), 1.0)
+                     for i in range(20)])
+        buffer.flush()
+        wait_for(lambda: {"patterns_20250124", "patterns_20250125"} <= set(recorder.compacted), timeout=30,
+                 message="closed days never compacted")
+        assert wait_for(lambda: settled(recorder, 20))["written"] == 20  # recording went on meanwhile
+        assert recorder.snapshot()["partitions"]["compacted"] == len(recorder.compacted) >= 2
+        with sa.create_engine(private_database_url).connect() as conn:
+            clustered = conn.execute(sa.text(
+                "SELECT c.relname FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid WHERE x.indisclustered "
+                "AND c.relname LIKE 'patterns_2025012%'")).scalars().all()
+        assert {"patterns_20250124", "patterns_20250125"} <= set(clustered)
+    finally:
+        recorder.stop()
+    assert recorder._compactor is None and not any(t.name == "tickstock-recorder-compactor"
+                                                   for t in threading.enumerate())
