@@ -7,7 +7,9 @@ the server of `--database-url` (nothing but that database is touched):
    by PostgreSQL itself (`generate_series`) straight into the day partitions: setup, not measured.
 2. Recorder: `--patterns` distinct detections over the same days through StreamingBuffer → Recorder
    → COPY into the partitioned table, rows/s from the first take to the last write. Target >= 100 k.
-3. Queries, best of 5 each: the REST summary over the last day (the handler's own SQL; target
+3. Compaction: what the recorder's upkeep does to each day once it is over (CLUSTER in symbol
+   order, `analytics.partitions.compact_next`), timed over the 30 closed days: setup, reported.
+4. Queries, best of 5 each: the REST summary over the last day (the handler's own SQL; target
    <= 50 ms), one symbol's month of patterns and of indicators into pandas (target <= 100 ms), every
    symbol's patterns of one day into pandas (target <= 0.5 s), and the last day's indicators.
 
@@ -56,7 +58,7 @@ def make_indicators(url: str, n: int, days: list, symbols: list[str]) -> float:
     with connect(url) as conn:
         with conn.transaction():
             partitions.create(conn, "indicators", days)
-        for day, opens in zip(days, H.session_opens(days), strict=True):
+        for _day, opens in zip(days, H.session_opens(days), strict=True):
             conn.execute(
                 "INSERT INTO indicators (session_id, symbol, indicator, \"values\", calculated_at, timeframe) "
                 "SELECT 'month', (%s::text[])[1 + i %% %s], 'RSI', jsonb_build_object('value', 30 + (i %% 40)), "
@@ -66,6 +68,17 @@ def make_indicators(url: str, n: int, days: list, symbols: list[str]) -> float:
         conn.execute("ANALYZE indicators")
         conn.commit()
     return time.perf_counter() - t
+
+
+def compact_all(url: str) -> dict:
+    """Every closed day's partition rewritten in symbol order, one at a time, as the recorder does."""
+    t, n = time.perf_counter(), 0
+    with connect(url) as conn:
+        conn.autocommit = True
+        while partitions.compact_next(conn) is not None:
+            n += 1
+    seconds = time.perf_counter() - t
+    return {"partitions": n, "seconds": round(seconds, 1)}
 
 
 def main() -> int:
@@ -100,7 +113,9 @@ def main() -> int:
         result["recorder"] = {k: rec[k] for k in ("rows_per_s", "seconds", "rows_per_s_after_feed", "stored")}
         del events
         H.sql(url, "VACUUM ANALYZE patterns", autocommit=True)
-        log("3. queries")
+        log("3. compacting the closed days' partitions, as the recorder's upkeep does")
+        result["compaction"] = compact_all(url)
+        log("4. queries")
         last = days[-1]
         day_start = datetime(last.year, last.month, last.day, tzinfo=UTC)
         month_start = datetime(days[0].year, days[0].month, days[0].day, tzinfo=UTC)

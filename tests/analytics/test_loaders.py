@@ -56,11 +56,13 @@ def stored(history_url, sample):
 
 @pytest.fixture(params=["adbc", "copy"])
 def driver(request, monkeypatch):
-    """Run a test through ADBC and through the COPY-to-CSV fallback."""
+    """Run a test through ADBC (whatever the rows the planner expects) and through COPY to CSV."""
     if request.param == "copy":
         monkeypatch.setattr(fetch, "adbc", None)
     elif fetch.adbc is None:
         pytest.skip("adbc-driver-postgresql not installed")
+    else:
+        monkeypatch.setattr(fetch, "ADBC_MIN_ROWS", 0)
     return request.param
 
 
@@ -212,7 +214,9 @@ def test_a_large_scan_split_over_parallel_connections_gives_the_same_frame(store
     pd.testing.assert_frame_equal(load_patterns(stored, pattern_types="Doji"),
                                   fresh(sample["patterns"][sample["patterns"].pattern_type == "Doji"]))
     assert len(pages[0]) == fetch.SPLIT_PARTS
-    assert load_patterns(stored, symbols=["AAPL"]).symbol.eq("AAPL").all() and pages[-1] == []  # indexed: one scan
+    before = len(pages)
+    assert load_patterns(stored, symbols=["AAPL"]).symbol.eq("AAPL").all()
+    assert all(p == [] for p in pages[before:])  # indexed: one scan, never split
 
 
 def test_the_parts_of_a_split_scan_read_one_snapshot(stored, sample, monkeypatch):
@@ -238,3 +242,21 @@ def test_rows_stored_out_of_time_order_load_in_time_order(history_url, sample):
     rows = rows_from_frame(sample["patterns"], "patterns")[::-1]  # newest first on disk
     write_rows(history_url, "patterns", rows)
     pd.testing.assert_frame_equal(load_patterns(history_url), sample["patterns"])
+
+
+def test_a_select_the_planner_expects_to_be_small_skips_the_adbc_connection(stored, sample, monkeypatch):
+    """Opening an ADBC connection costs more than a symbol's month of rows takes to arrive: small
+    selects go through COPY on psycopg, large ones through ADBC, with the same frame either way."""
+    if fetch.adbc is None:
+        pytest.skip("adbc-driver-postgresql not installed")
+    used = []
+    for name in ("_fetch_copy", "_adbc_table"):
+        real = getattr(fetch, name)
+        monkeypatch.setattr(fetch, name, lambda *a, _real=real, _name=name, **k: used.append(_name) or _real(*a, **k))
+    one = load_indicators(stored, symbols=["AAPL"])
+    assert used == ["_fetch_copy"]
+    monkeypatch.setattr(fetch, "ADBC_MIN_ROWS", 1)  # every select counts as large
+    used.clear()
+    pd.testing.assert_frame_equal(load_indicators(stored, symbols=["AAPL"]), one)
+    assert used == ["_adbc_table"]
+    assert len(one) == (sample["indicators"].symbol == "AAPL").sum() > 0 and one.symbol.eq("AAPL").all()
