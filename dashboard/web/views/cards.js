@@ -36,7 +36,6 @@ function build(key, f, kind) {    // the element(s) of one figure, as cards.py `
   const kv = attrs(node("span", "ts-kv"), key, f, kind);
   if (f.k) kv.append(f.k + " ");
   kv.append(node("b", "", f.v));
-  if (f.n) kv.append(" · " + f.n);
   if (!f.title) kv.title = kv.textContent;   // the full text on hover, when the bar cuts it short
   return [kv];
 }
@@ -54,6 +53,12 @@ export function render({ model, el }) {
     root.style.setProperty("--cols", Math.ceil(shown.size / rows));
   }
 
+  function fit() {              // bar: too narrow for every figure, it keeps the status and the market
+    root.classList.remove("tight");
+    if (root.scrollWidth > root.clientWidth + 1) root.classList.add("tight");
+  }
+  function resized() { if (kind === "bar") fit(); else balance(); }
+
   model.on("msg:custom", (msg) => {
     if (msg.all) { root.replaceChildren(); shown.clear(); }
     for (const key of msg.drop) { for (const n of shown.get(key) || []) n.remove(); shown.delete(key); }
@@ -65,10 +70,10 @@ export function render({ model, el }) {
     }
     if (placed) for (const key of msg.order) root.append(...(shown.get(key) || []));
     if (kind === "bar") root.title = [...shown.values()].map((ns) => ns[0].textContent).join("  ·  ");
-    balance();
+    resized();
   });
-  const resized = new ResizeObserver(balance);
-  resized.observe(root);
-  model.on("remove", () => resized.disconnect());
+  const observer = new ResizeObserver(resized);
+  observer.observe(root);
+  model.on("remove", () => observer.disconnect());
   model.send_msg({});           // every figure, once
 }

@@ -1,8 +1,8 @@
 """The figures of the status bar, metric cards and health panel, and the component that shows them.
 
-Each view describes what it shows as figures: key -> {"k": label, "v": value, "n": note after it,
-"bad": shown in red, "title": hover text, "colour": a badge's colour, "data": a value for the
-element's data-<key> attribute}, all text. `Figures` sends the browser only the figures that
+Each view describes what it shows as figures: key -> {"k": label, "v": value, "bad": shown in red,
+"title": hover text, "colour": a badge's colour, "data": a value for the element's data-<key>
+attribute}, all text. `Figures` sends the browser only the figures that
 changed since the last time (unchanged ones send nothing), and the browser writes each with
 textContent (cards.js): values are never markup. Its `object` is the same figures as HTML (every
 value escaped), for notebooks and tests.
@@ -28,7 +28,7 @@ STATUS_COLOURS = {
 HEALTH_COLOURS = {"healthy": "#1f9d55", "degraded": "#d69e2e", "unhealthy": "#d64545", "critical": "#d64545"}
 
 CSS = Path(__file__).with_name("cards.css").read_text(encoding="utf-8")  # read once, sent inline
-Figure = dict  # {"k", "v", "n", "bad", "title", "colour", "data"}: every one optional but "v"
+Figure = dict  # {"k", "v", "bad", "title", "colour", "data"}: every one optional but "v"
 
 
 class Figures(JSComponent):
@@ -45,12 +45,11 @@ class Figures(JSComponent):
         self.figures: dict[str, Figure] = {}  # what the browser shows, in order
 
     def show(self, figures: dict[str, Figure]) -> None:
-        """Send the figures that changed, and the keys of those gone; nothing when nothing changed."""
-        changed = {key: f for key, f in figures.items() if self.figures.get(key) != f}
-        gone = [key for key in self.figures if key not in figures]
+        """Send the browser what changed since the last figures; nothing when nothing did."""
+        message = delta(self.figures, figures)
         self.figures = figures
-        if changed or gone:
-            self._send_msg({"set": changed, "drop": gone, "order": list(figures)})
+        if message is not None:
+            self._send_msg(message)
 
     def _handle_msg(self, msg) -> None:
         """A view rendered (a page opened or redrew): it asks for every figure once."""
@@ -60,6 +59,13 @@ class Figures(JSComponent):
     def object(self) -> str:
         """The figures as the browser lays them out, as HTML ("" before there are any)."""
         return html(self.kind, self.figures) if self.figures else ""
+
+
+def delta(shown: dict[str, Figure], figures: dict[str, Figure]) -> dict | None:
+    """The figures that changed, the keys of those gone and the order of all; None if nothing changed."""
+    changed = {key: f for key, f in figures.items() if shown.get(key) != f}
+    gone = [key for key in shown if key not in figures]
+    return {"set": changed, "drop": gone, "order": list(figures)} if changed or gone else None
 
 
 # ------------------------------------------------------------------ the figures of each view
@@ -96,15 +102,18 @@ def bar_figures(session: dict, zone: str = EXCHANGE_ZONE) -> dict[str, Figure]:
 
 
 def _market(session: dict, zone: str) -> Figure:
-    """The state at the tracker's instant (`market_at`), said in `zone`; else what the session says."""
+    """The state at the tracker's instant (`market_at`), said in `zone`; else what the session says.
+    One phrase: 'market closed for Thanksgiving · opens Fri 09:30 ET', 'market closed · opens in 2 h 10 min'."""
     at = session.get("market_at")
     if at:
         state = market_state(datetime.fromisoformat(at))
         is_open, detail, phase = state.is_open, state.label(ZoneInfo(zone), label_of(zone, state.at)), state.phase
     else:
         is_open, detail, phase = session.get("market_open"), session.get("market"), session.get("market_phase")
-    figure = {"v": "market open" if is_open else "market closed", "data": _text(phase)}
-    return {**figure, "n": detail} if detail else figure
+    said = "market open" if is_open else "market closed"
+    if detail:
+        said = f"market {detail}" if detail.startswith(("open ", "closed")) else f"{said} · {detail}"
+    return {"v": said, "data": _text(phase)}
 
 
 def metric_figures(stats: dict, lag: dict, subscriber: dict, session_dropped: int, recorder: dict | None = None,
@@ -205,8 +214,8 @@ def _html(key: str, f: Figure, kind: str) -> str:
     if kind == "health":
         return (f'<span class="k">{escape(f["k"])}</span>'
                 f'<span class="{"ts-issue" if f.get("bad") else "v"}"{_attrs(key, f, kind)}>{v}</span>')
-    k, n = (f' {escape(f["k"])} ' if f.get("k") else ""), (f' · {escape(f["n"])}' if f.get("n") else "")
-    return f'<span class="ts-kv"{_attrs(key, f, kind)}>{k}<b>{v}</b>{n}</span>'
+    k = f'{escape(f["k"])} ' if f.get("k") else ""
+    return f'<span class="ts-kv"{_attrs(key, f, kind)}>{k}<b>{v}</b></span>'
 
 
 def html(kind: str, figures: dict[str, Figure]) -> str:
