@@ -5,7 +5,9 @@ GET /streaming/api/patterns/<symbol>?hours=1..24&limit=1..1000
 GET /streaming/api/indicators/<symbol>?hours=1..24&indicator=NAME&limit=1..5000
 GET /streaming/api/alerts?hours=1..24&alert_type=TYPE&limit=10..500
 and the session's summary: GET /streaming/api/summary?hours=1..168
-Each takes ?format=csv. A bad parameter is a 400 with a JSON reason; nothing a client sends
+Each takes ?format=csv and ?tz= (exchange, the default, utc or an IANA name): every time in the
+answer is ISO 8601 with its offset in that zone, written so by PostgreSQL (its session TimeZone
+for the query's transaction). A bad parameter is a 400 with a JSON reason; nothing a client sends
 reaches SQL as text (every value is a bound parameter of a SQLAlchemy Core query). JSON rows are
 encoded by PostgreSQL (json_agg), so a 1000-row answer creates no Python object per row.
 """
@@ -16,27 +18,25 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from tornado.ioloop import IOLoop
 
 from analytics.db import engine_for
 from analytics.events import HISTORY
 from analytics.tables import TABLES, critical_alerts, indicator_alerts, indicators, patterns
 from dashboard.runtime import get_ingest
-from dashboard.web.rest import APIHandler
+from dashboard.web.rest import APIHandler, BadParameter, zone_of
 from dashboard.wire.kinds import KINDS, Kind, Rest
 
 SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-_/^=:]{0,31}$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-
-
-class BadParameter(ValueError):
-    """A client's parameter is unusable; the message names it."""
 
 
 def _int(args: dict, name: str, default: int, lo: int, hi: int) -> int:
@@ -94,6 +94,7 @@ class HistoryHandler(APIHandler):
             if fmt not in ("json", "csv"):
                 raise BadParameter(f"format: json or csv, got {fmt[:20]!r}")
             hours = _int(args, "hours", 1, 1, self.max_hours)
+            self.zone = zone_of(args.pop("tz", None))
             result = self.query(args, hours, *path)
             if args:
                 raise BadParameter(f"unknown parameter {sorted(args)[0][:40]!r}")
@@ -104,6 +105,8 @@ class HistoryHandler(APIHandler):
             return self.send_error_json(503, "no history store: serve with --record or set DATABASE_URL")
         try:  # off the server's loop, so the live page keeps streaming meanwhile
             payload = await IOLoop.current().run_in_executor(None, result, engine(url))
+        except BadParameter as exc:  # a zone Python knows and PostgreSQL does not
+            return self.send_error_json(400, str(exc))
         except SQLAlchemyError as exc:
             return self.send_error_json(503, f"history store unavailable: {type(exc.orig or exc).__name__}")
         if fmt == "csv":
@@ -145,9 +148,22 @@ def _rows(conn, stmt) -> list[dict]:
             for r in conn.execute(stmt)]
 
 
-def _answer(eng: sa.Engine, fmt: str, stmt, newest_first, fields: dict) -> dict | EncodedRows:
-    """The statement's rows after `fields`: dicts for CSV, or JSON built by PostgreSQL in the same order."""
+@contextmanager
+def _connect(eng: sa.Engine, zone: str) -> Iterator[sa.Connection]:
+    """A connection whose times come out in `zone`: PostgreSQL's TimeZone, for this transaction only
+    (the pool's next user gets the server's default back)."""
     with eng.connect() as conn:
+        try:
+            conn.execute(sa.select(sa.func.set_config("TimeZone", zone, True)))
+        except DataError as exc:
+            raise BadParameter(f"tz: the history store does not know the zone {zone!r}") from exc
+        yield conn
+
+
+def _answer(eng: sa.Engine, fmt: str, zone: str, stmt, newest_first, fields: dict) -> dict | EncodedRows:
+    """The statement's rows after `fields`, times in `zone`: dicts for CSV, or JSON built by
+    PostgreSQL in the same order."""
+    with _connect(eng, zone) as conn:
         if fmt == "csv":
             rows = _rows(conn, stmt)
             return {**fields, "count": len(rows), "rows": rows}
@@ -189,8 +205,8 @@ class KindHandler(HistoryHandler):
         stmt = (sa.select(*(t.c[c] for c in self.columns)).where(*cond)
                 .order_by(t.c[self.time].desc()).limit(limit))
         fields = {**({"symbol": symbol} if rest.by_symbol else {}), "hours": hours,
-                  **({rest.filter: name} if rest.filter else {})}
-        return lambda eng: _answer(eng, self.fmt, stmt, t.c[self.time], fields)
+                  **({rest.filter: name} if rest.filter else {}), "tz": self.zone}
+        return lambda eng: _answer(eng, self.fmt, self.zone, stmt, t.c[self.time], fields)
 
 
 def kind_handler(kind: Kind) -> type[KindHandler]:
@@ -219,7 +235,7 @@ class SummaryHandler(HistoryHandler):
             return cond
 
         def run(eng):
-            with eng.connect() as conn:
+            with _connect(eng, self.zone) as conn:
                 # one pass over the patterns of the range: counts per (type, symbol), added up here
                 per = conn.execute(sa.select(p.c.pattern_type, p.c.symbol, sa.func.count(),
                                              sa.func.count().filter(p.c.high_confidence))

@@ -1,15 +1,34 @@
-"""The JSON base of every REST handler: auth from the server's provider, JSON errors."""
+"""The JSON base of every REST handler: auth from the server's provider, JSON errors, and the zone
+(`?tz=`) every time in an answer is written in."""
 
 from __future__ import annotations
 
 import inspect
 import json
+import re
 
 from tornado.web import RequestHandler
 
 from dashboard.runtime import get_ingest
 from dashboard.services.embedded import ServiceError
 from dashboard.settings import SettingsError
+from dashboard.web.views.clock import EXCHANGE_ZONE, FIXED, known
+
+ZONE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$")  # an IANA name's letters, never a path
+
+
+class BadParameter(ValueError):
+    """A client's parameter is unusable; the message names it."""
+
+
+def zone_of(raw: str | None) -> str:
+    """The IANA zone `?tz=` names: "exchange" (America/New_York, the default), "utc", or an IANA name."""
+    if raw is None or raw == "":
+        return EXCHANGE_ZONE
+    zone = FIXED.get(raw.lower(), raw)
+    if not ZONE_NAME.fullmatch(zone) or not known(zone):
+        raise BadParameter(f"tz: exchange, utc or an IANA zone name such as Europe/London, got {raw[:40]!r}")
+    return zone
 
 
 class APIHandler(RequestHandler):

@@ -9,6 +9,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -100,7 +101,7 @@ HOSTILE = ["'; DROP TABLE patterns; --", "AAPL' OR '1'='1", "1; SELECT pg_sleep(
 @pytest.mark.parametrize("path_template", [
     "/patterns/{v}", "/indicators/{v}", "/patterns/AAPL?hours={v}", "/patterns/AAPL?limit={v}",
     "/indicators/AAPL?indicator={v}", "/alerts?alert_type={v}", "/alerts?limit={v}", "/alerts?hours={v}",
-    "/summary?hours={v}", "/patterns/AAPL?format={v}",
+    "/summary?hours={v}", "/patterns/AAPL?format={v}", "/patterns/AAPL?tz={v}", "/summary?tz={v}",
 ])
 def test_hostile_values_in_every_parameter_get_a_400_and_touch_nothing(recorded, path_template):
     _, api, db = recorded
@@ -137,8 +138,59 @@ def test_json_rows_encoded_by_postgresql_hold_the_stored_values(recorded):
     with sa.create_engine(db, connect_args={"options": "-c TimeZone=UTC"}).connect() as conn:
         stored = conn.execute(sa.text(f"SELECT {columns} FROM patterns WHERE symbol = 'AAPL' "
                                       "ORDER BY detected_at DESC")).mappings().all()
-    for row in rows:  # RFC 3339 in UTC (PostgreSQL drops trailing zeros of the fraction)
-        assert row["detected_at"].endswith("+00:00")
-        row["detected_at"] = datetime.fromisoformat(row["detected_at"])
+    for row in rows:  # RFC 3339 in exchange time (PostgreSQL drops trailing zeros of the fraction)
+        at = row["detected_at"] = datetime.fromisoformat(row["detected_at"])
+        assert at.utcoffset() == at.astimezone(ZoneInfo("America/New_York")).utcoffset()
     assert rows == [dict(r) for r in stored] and list(rows[0]) == columns.split(", ")
     assert rows[0]["parameters"] == {"i": 0}
+
+
+def offset(text: str) -> timedelta:
+    return datetime.fromisoformat(text).utcoffset()
+
+
+def expected_offset(text: str, zone: str) -> timedelta:
+    return datetime.fromisoformat(text).astimezone(ZoneInfo(zone)).utcoffset()
+
+
+@pytest.mark.parametrize("path, column", [("/patterns/AAPL", "detected_at"), ("/indicators/AAPL", "calculated_at"),
+                                          ("/alerts", "alerted_at")])
+def test_every_time_is_in_the_zone_of_tz_with_its_offset_exchange_time_by_default(recorded, path, column):
+    _, api, _ = recorded
+    answers = {tz: json.loads(get(api + path + ("?tz=" + urllib.parse.quote(tz) if tz else ""))[2])
+               for tz in ("", "exchange", "utc", "UTC", "Asia/Kolkata", "America/Chicago")}
+    zones = {"": "America/New_York", "exchange": "America/New_York", "utc": "UTC", "UTC": "UTC",
+             "Asia/Kolkata": "Asia/Kolkata", "America/Chicago": "America/Chicago"}
+    for tz, data in answers.items():
+        assert data["tz"] == zones[tz] and data["rows"], tz
+        for row in data["rows"]:
+            assert offset(row[column]) == expected_offset(row[column], zones[tz]), (tz, row[column])
+    assert answers["Asia/Kolkata"]["rows"][0][column].endswith("+05:30")
+    assert answers["utc"]["rows"][0][column].endswith("+00:00")
+    instants = {tz: [datetime.fromisoformat(r[column]) for r in data["rows"]] for tz, data in answers.items()}
+    assert all(times == instants["utc"] for times in instants.values())  # the same instants, written in each zone
+
+
+def test_csv_times_are_in_the_zone_of_tz_too(recorded):
+    _, api, _ = recorded
+    by_zone = {}
+    for tz in ("exchange", "Asia/Tokyo"):
+        status, _, body = get(api + f"/patterns/AAPL?format=csv&limit=5&tz={urllib.parse.quote(tz)}")
+        assert status == 200
+        by_zone[tz] = [row["detected_at"] for row in csv.DictReader(io.StringIO(body.decode()))]
+    zones = {"exchange": "America/New_York", "Asia/Tokyo": "Asia/Tokyo"}
+    for tz, times in by_zone.items():
+        assert len(times) == 5 and all(offset(t) == expected_offset(t, zones[tz]) for t in times), (tz, times)
+    assert by_zone["Asia/Tokyo"][0].endswith("+09:00")
+    assert [datetime.fromisoformat(t) for t in by_zone["exchange"]] == \
+        [datetime.fromisoformat(t) for t in by_zone["Asia/Tokyo"]]
+
+
+@pytest.mark.parametrize("tz", ["Mars/Olympus_Mons", "EST+5", "browser", "America/New York", "right/UTC", "+05:00"])
+def test_a_zone_that_is_not_one_is_a_400_with_a_one_line_reason(recorded, tz):
+    _, api, _ = recorded
+    for path in ("/patterns/AAPL", "/summary"):
+        status, ctype, body = get(api + f"{path}?tz={urllib.parse.quote(tz)}")
+        reason = json.loads(body)["error"]
+        assert status == 400 and ctype.startswith("application/json"), (path, tz, body)
+        assert reason.startswith("tz: ") and "\n" not in reason and "Traceback" not in reason, reason

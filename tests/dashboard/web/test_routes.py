@@ -15,13 +15,15 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
 
 from dashboard.tools.simulator import simulate
-from tests.fixtures import MARK, free_port, serve, started_by, stop
+from tests.fixtures import MARK, free_port, serve, session_started, started_by, stop
 from tests.helpers import wait_for
 
 APP = Path(__file__).resolve().parents[3] / "dashboard" / "web" / "app.py"
@@ -72,6 +74,28 @@ def test_status_reports_session_health_subscriber_and_accounting(open_server):
     assert acc["received"] == acc["delivered"] + acc["deduplicated"] + acc["filtered"] + acc["rejected"] \
         + acc["dropped"] + acc["pending"]
     assert body["rejections"][-1]["code"] == "not_json"
+
+
+def test_status_times_are_in_the_zone_of_tz_exchange_time_by_default(open_server):
+    s = open_server
+    started = datetime(2026, 7, 1, 13, 30, 0, 250000, tzinfo=UTC)  # 09:30:00.250 in New York (EDT)
+    s.publish("streaming:session_started", session_started("rest-tz", "u1", started))
+    s.publish("patterns:streaming", "not json either")
+    api = s.url + "/api/status"
+    wait_for(lambda: get_json(api)[1]["session"]["session_id"] == "rest-tz")
+    answers = {tz: get_json(api + (f"?tz={tz}" if tz else ""))[1] for tz in ("", "utc", "Asia/Kolkata")}
+    assert answers[""]["session"]["started_at"] == "2026-07-01T09:30:00.250-04:00"
+    assert answers["utc"]["session"]["started_at"] == "2026-07-01T13:30:00.250+00:00"
+    assert answers["Asia/Kolkata"]["session"]["started_at"] == "2026-07-01T19:00:00.250+05:30"
+    for tz, zone in (("", "America/New_York"), ("utc", "UTC"), ("Asia/Kolkata", "Asia/Kolkata")):
+        body = answers[tz]
+        times = [body["rejections"][-1]["at"], body["session"]["market_at"],
+                 *body["subscriber"]["last_message_at"].values()]
+        for text in times:  # epoch seconds and UTC text alike, each with the zone's offset
+            at = datetime.fromisoformat(text)
+            assert at.utcoffset() == at.astimezone(ZoneInfo(zone)).utcoffset(), (tz, text)
+    status, body = get_json(api + "?tz=Mars/Olympus_Mons")
+    assert status == 400 and body["error"].startswith("tz: ") and "Mars/Olympus_Mons" in body["error"]
 
 
 def test_with_basic_auth_nothing_answers_without_credentials(redis_url):
