@@ -104,13 +104,14 @@ def _serve_page(args: argparse.Namespace, auth: dict, stop: threading.Event, on_
     import panel as pn
 
     from dashboard.web.app import create_page
+    from dashboard.web.assets import login_options
     from dashboard.web.routes import ROUTES
 
     origins = [f"{args.address}:{args.port}", f"localhost:{args.port}", f"127.0.0.1:{args.port}"]
     try:
         server = pn.serve({"streaming": create_page}, port=args.port, address=args.address, show=False,
                           start=False, title="TickStock Live", extra_patterns=list(ROUTES),
-                          websocket_origin=origins, **auth)
+                          websocket_origin=origins, **login_options(auth))
     except OSError as exc:  # taken since check_listen looked
         raise CLIError(f"--port: cannot listen on {args.address}:{args.port} ({exc.strerror or exc})") from exc
     loop = server.io_loop
