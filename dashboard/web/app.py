@@ -8,17 +8,27 @@ from html import escape
 from pathlib import Path
 
 import panel as pn
+from panel.theme import fast
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
 from dashboard.runtime import get_ingest
 from dashboard.services.embedded import ServiceError
 from dashboard.settings import SettingsError
-from dashboard.web.views.live import LiveDashboard
+from dashboard.web.views import theme
+from dashboard.web.views.live import SIDEBAR_WIDTH, LiveDashboard
 
 TITLE = "TickStock Live"
 CSS = Path(__file__).with_name("app.css").read_text(encoding="utf-8")  # read once, sent inline
 log = logging.getLogger("dashboard.web.app")  # one name whether imported or run by `panel serve`
+
+
+class Fast(fast.Fast):
+    """Panel's Fast design without its web font: Fast loads Open Sans from Google's servers, and the
+    page loads nothing from outside (it uses the system's font). Named `Fast` because Panel finds
+    the design's own files under its class name."""
+
+    _resources = {**fast.Fast._resources, "font": {}}
 
 
 def create_page() -> pn.viewable.Viewable:
@@ -27,31 +37,44 @@ def create_page() -> pn.viewable.Viewable:
     A bad setting shows its reason instead of the dashboard (REST answers 503 with it)."""
     pn.extension(notifications=True)
     _quiet_closed_tabs()
+    look = theme.chosen(pn.state.cookies or {}, pn.state.session_args or {})
     try:
         ingest = get_ingest()
     except (SettingsError, ServiceError) as exc:
-        return _page(_notice(f"TickStock Live cannot start: {exc}", "error"))
-    views = [LiveDashboard(ingest).start()]
-    body: pn.viewable.Viewable = views[0]
+        return _page(look, _notice(f"TickStock Live cannot start: {exc}", "error"))
+    live = LiveDashboard(ingest, theme=look).start()
+    views = [live]
+    body: pn.viewable.Viewable = live.main
     if ingest.settings.database_url:  # history needs the store the recorder writes
         from dashboard.web.views.history import HistoryView
 
-        views.append(HistoryView(ingest, ingest.settings.database_url).start())
-        body = pn.Tabs(("Live", views[0]), ("History", views[1]), dynamic=True, sizing_mode="stretch_width")
+        history = HistoryView(ingest, ingest.settings.database_url, theme=look, zone=live.clock.zone).start()
+        live.clock.param.watch(lambda event: setattr(history, "zone", event.new), "zone")
+        views.append(history)
+        body = pn.Tabs(("Live", live.main), ("History", history), dynamic=True, sizing_mode="stretch_width")
     pn.state.on_session_destroyed(lambda context: [v.close() for v in views])
     if not ingest.settings.redis_url:  # `panel serve` without REDIS_URL: runtime started an embedded one
         body = pn.Column(_notice(f"REDIS_URL is not set: this page listens to an embedded Redis at "
                                  f"{ingest.redis_url} that nothing publishes to. Set REDIS_URL to the Redis "
                                  "TickStockPL publishes on (`tickstock demo` runs a simulator).", "warning"),
                          body, sizing_mode="stretch_width")
-    return _page(body)
+    return _page(look, body, live)
 
 
-def _page(body: pn.viewable.Viewable) -> pn.viewable.Viewable:
-    return pn.Column(
-        pn.pane.HTML(f"<h2 class='ts-title'>{TITLE} <small>streaming</small></h2>", stylesheets=[CSS]),
-        body, sizing_mode="stretch_width",
+def _page(look: str, body: pn.viewable.Viewable, live: LiveDashboard | None = None) -> pn.template.BaseTemplate:
+    """The template: the header (name, session status, clock, theme switch), the collapsible
+    sidebar (the live page's controls) and the body; toasts at the sidebar's foot (toasts.css)."""
+    header = [*live.header] if live is not None else []
+    page = pn.template.FastListTemplate(
+        title=TITLE, design=Fast, theme="dark" if look == "dark" else "default", theme_toggle=False,
+        font=theme.FONT, sidebar_width=SIDEBAR_WIDTH, main_layout=None, header_background="#1f3b57",
+        accent_base_color="#2b6cb0", header=[*header, theme.ThemeSwitch(theme=look, margin=(0, 10))],
+        sidebar=[live.sidebar] if live is not None else [], main=[body],
     )
+    page.config.raw_css = [theme.CSS[look], CSS]
+    if pn.state.notifications is not None:
+        pn.state.notifications.position = "bottom-left"
+    return page
 
 
 def _notice(text: str, level: str) -> pn.pane.HTML:

@@ -2,12 +2,19 @@
 
 Their legends are static HTML beside the plots: a Bokeh legend re-renders itself (new canvases
 for every entry) whenever anything reachable from its items changes, streamed data included,
-which cost the page a legend rebuild per chart update."""
+which cost the page a legend rebuild per chart update.
+
+Bokeh's time axes know no zones: each point keeps its instant (`u`, epoch ms) and is plotted at
+`t`, the wall clock of the page's zone at that instant; a new zone re-plots every point, and the
+axes name the zone. The charts take the page's theme as explicit colours (they win over any
+document theme), so they match the page in a template or a notebook alike."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import panel as pn
 import param
@@ -21,12 +28,16 @@ THROUGHPUT_SERIES = [("pattern", "#2b6cb0"), ("indicator", "#38a169"),
 HEALTH_SERIES = [("CPU %", "#2b6cb0"), ("memory %", "#805ad5"), ("processing lag (ms, right axis)", "#d69e2e")]
 THROUGHPUT_ROLLOVER = 600  # one point a second: the last 10 minutes
 HEALTH_ROLLOVER = 720  # one point a health event
+EXCHANGE_ZONE = "America/New_York"
+# the charts' colours per page theme: background, text, axes and grid (theme.css has the page's)
+THEME_COLOURS = {"light": {"background": "#ffffff", "text": "#1a202c", "axis": "#5a6577", "grid": "#e5e9ef"},
+                 "dark": {"background": "#181818", "text": "#e6e9ee", "axis": "#9aa5b4", "grid": "#33373d"}}
 CSS = Path(__file__).with_name("charts.css").read_text(encoding="utf-8")  # read once, sent inline
 
 
 def throughput_chart() -> tuple[figure, ColumnDataSource]:
     """Events per second per type, one point a second."""
-    source = ColumnDataSource({"t": [], **{k: [] for k, _ in THROUGHPUT_SERIES}})
+    source = ColumnDataSource({"t": [], "u": [], **{k: [] for k, _ in THROUGHPUT_SERIES}})
     fig = figure(height=220, sizing_mode="stretch_width", x_axis_type="datetime", title="Events per second",
                  toolbar_location=None, y_range=DataRange1d(start=0))
     for kind, colour in THROUGHPUT_SERIES:
@@ -38,7 +49,7 @@ def throughput_chart() -> tuple[figure, ColumnDataSource]:
 
 def health_chart() -> tuple[figure, ColumnDataSource]:
     """The producer's CPU and memory (%, left axis) and processing lag (ms, right axis)."""
-    source = ColumnDataSource({"t": [], "cpu": [], "memory": [], "lag": []})
+    source = ColumnDataSource({"t": [], "u": [], "cpu": [], "memory": [], "lag": []})
     fig = figure(height=220, sizing_mode="stretch_width", x_axis_type="datetime", title="Producer health",
                  toolbar_location=None, y_range=Range1d(0, 100))
     fig.extra_y_ranges = {"lag": Range1d(0, 1000)}
@@ -57,33 +68,79 @@ def legend(series: list[tuple[str, str]]) -> str:
     return f'<div class="ts-legend">{items}</div>'
 
 
+def style(fig: figure, theme: str) -> None:
+    """The figure in the page's theme: explicit colours, so no document theme overrides them."""
+    c = THEME_COLOURS[theme]
+    fig.background_fill_color = fig.border_fill_color = c["background"]
+    fig.outline_line_color = c["grid"]
+    fig.title.text_color = c["text"]
+    for axis in (*fig.xaxis, *fig.yaxis):
+        axis.axis_line_color = axis.major_tick_line_color = axis.minor_tick_line_color = c["axis"]
+        axis.major_label_text_color = axis.axis_label_text_color = c["axis"]
+    for grid in (*fig.xgrid, *fig.ygrid):
+        grid.grid_line_color = c["grid"]
+
+
+def wall_ms(utc_ms: float, zone: ZoneInfo) -> float:
+    """An instant (epoch ms) as the wall clock of `zone` reads it, in ms: where a UTC-only axis plots it."""
+    offset = datetime.fromtimestamp(utc_ms / 1000, UTC).astimezone(zone).utcoffset()
+    return utc_ms + offset.total_seconds() * 1000
+
+
 class Charts(pn.viewable.Viewer):
     """Throughput per type (a point a second, from the buffer's rates) and the producer's health
-    (a point a health event), each with its legend."""
+    (a point a health event), each with its legend, in the page's zone and theme."""
 
     last_second = param.Integer(default=0, doc="epoch second of the latest throughput point")
+    zone = param.String(default=EXCHANGE_ZONE, doc="IANA zone the time axes show")
+    label = param.String(default="ET", doc="how the axes name the zone")
+    theme = param.Selector(default="light", objects=list(THEME_COLOURS), doc="the page's theme")
 
     def __init__(self, **params):
         super().__init__(**params)
         self.throughput_fig, self.throughput_source = throughput_chart()
         self.health_fig, self.health_source = health_chart()
+        self._zone = ZoneInfo(self.zone)
+        self._restyle()
+        self._label()
 
         def chart(fig, series):
             return pn.Column(pn.pane.Bokeh(fig, sizing_mode="stretch_width"),
-                             pn.pane.HTML(legend(series), stylesheets=[CSS]), sizing_mode="stretch_width")
-        self._layout = pn.Row(chart(self.throughput_fig, THROUGHPUT_SERIES), chart(self.health_fig, HEALTH_SERIES),
-                              sizing_mode="stretch_width")
+                             pn.pane.HTML(legend(series), stylesheets=[CSS]), sizing_mode="stretch_width",
+                             styles={"flex": "1 1 420px"})
+        self._layout = pn.FlexBox(chart(self.throughput_fig, THROUGHPUT_SERIES), chart(self.health_fig, HEALTH_SERIES),
+                                  flex_wrap="wrap", gap="10px", sizing_mode="stretch_width")
+
+    @param.depends("theme", watch=True)
+    def _restyle(self) -> None:
+        for fig in (self.throughput_fig, self.health_fig):
+            style(fig, self.theme)
+
+    @param.depends("label", watch=True)
+    def _label(self) -> None:
+        for fig in (self.throughput_fig, self.health_fig):
+            fig.xaxis[0].axis_label = f"time ({self.label})"
+
+    @param.depends("zone", watch=True)
+    def _replot(self) -> None:
+        """Every point at its wall clock in the new zone."""
+        self._zone = ZoneInfo(self.zone)
+        for source in (self.throughput_source, self.health_source):
+            source.data = {**source.data, "t": [wall_ms(u, self._zone) for u in source.data["u"]]}
 
     def add_second(self, second: int, counts: dict) -> None:
         """One throughput point: events per type in that second (once per second at most)."""
         if second <= self.last_second:
             return
-        self.throughput_source.stream({"t": [second * 1000], **{k: [counts.get(k, 0)] for k, _ in THROUGHPUT_SERIES}},
+        u = second * 1000
+        self.throughput_source.stream({"t": [wall_ms(u, self._zone)], "u": [u],
+                                       **{k: [counts.get(k, 0)] for k, _ in THROUGHPUT_SERIES}},
                                       rollover=THROUGHPUT_ROLLOVER)
         self.last_second = second
 
     def add_health(self, ev: Health) -> None:
-        self.health_source.stream({"t": [ev.ts.timestamp() * 1000], "cpu": [ev.cpu_percent],
+        u = ev.ts.timestamp() * 1000
+        self.health_source.stream({"t": [wall_ms(u, self._zone)], "u": [u], "cpu": [ev.cpu_percent],
                                    "memory": [ev.memory_percent], "lag": [ev.processing_lag_ms]},
                                   rollover=HEALTH_ROLLOVER)
         lag_max = max((v for v in self.health_source.data["lag"] if v is not None), default=0)

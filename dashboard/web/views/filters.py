@@ -14,6 +14,7 @@ import param
 from dashboard import constants as C
 
 CSS = Path(__file__).with_name("filters.css").read_text(encoding="utf-8")  # read once, sent inline
+SYMBOL_FILTER = "ts-symbol-filter"  # the symbol filter's class: the `/` shortcut focuses it (keys.js)
 
 
 def _labels(values: list[str]) -> dict[str, str]:
@@ -44,20 +45,20 @@ class Filters(pn.viewable.Viewer):
         # filled at the event rate by the streams, offered once a second by offer_seen()
         self.seen_symbols: set[str] = set()
         self.seen_patterns: set[str] = set()
-        self._layout = pn.Row(
-            pn.widgets.MultiChoice.from_param(self.param.symbols, name="Symbols", width=260,
-                                              options=pn.bind(_labels, self.param.symbol_options),
-                                              placeholder="all symbols"),
-            pn.widgets.MultiChoice.from_param(self.param.pattern_types, name="Patterns", width=260,
+        # a column, as wide as the sidebar it sits in; the symbol filter is the one the `/` key focuses
+        self.symbol_filter = pn.widgets.MultiChoice.from_param(
+            self.param.symbols, name="Symbols", options=pn.bind(_labels, self.param.symbol_options),
+            placeholder="all symbols", sizing_mode="stretch_width", css_classes=[SYMBOL_FILTER])
+        self._layout = pn.Column(
+            self.symbol_filter,
+            pn.widgets.MultiChoice.from_param(self.param.pattern_types, name="Patterns", sizing_mode="stretch_width",
                                               options=pn.bind(_labels, self.param.pattern_options),
                                               placeholder="all patterns"),
-            pn.Column(  # the note under the slider: the row keeps its width (1000 px screens)
-                pn.widgets.FloatSlider.from_param(self.param.min_confidence, name="Min confidence", step=0.05,
-                                                  width=200, margin=(5, 10, 0, 10)),
-                pn.pane.HTML(pn.bind(_hidden_note, self.param.hidden, self.param.min_confidence), width=200,
-                             height=16, stylesheets=[CSS], margin=(0, 10)),
-                margin=0,
-            ),
+            pn.widgets.FloatSlider.from_param(self.param.min_confidence, name="Min confidence", step=0.05,
+                                              sizing_mode="stretch_width", margin=(5, 10, 0, 10)),
+            pn.pane.HTML(pn.bind(_hidden_note, self.param.hidden, self.param.min_confidence),
+                         sizing_mode="stretch_width", height=16, stylesheets=[CSS], margin=(0, 10)),
+            sizing_mode="stretch_width",
         )
 
     @param.depends("symbols", "pattern_types", "min_confidence", watch=True, on_init=True)

@@ -1,8 +1,11 @@
 """The live page of one browser session (or notebook cell): small views, composed, fed one drain at a time.
 
-`LiveDashboard` lays out the views (status bar, metrics, filters and pause, pattern stream,
-indicator alerts, latest indicator values, health, critical alerts, charts) and places each
-drained event in the view that shows its kind. When events arrive is the bridge's business
+`LiveDashboard` makes the views and places each drained event in the view that shows its kind.
+It lays them out in three parts that a page template places (app.py): `header` (session status,
+clock), `sidebar` (filters, pause, desktop alerts, time zone, symbol picker, shortcuts) and `main`
+(the symbol view when one is open, critical alerts, metrics, the streams, health, charts); shown on
+its own (a notebook) it stacks them. It also carries the page's zone (the clock's) and theme to
+every view that shows a time or a chart. When events arrive is the bridge's business
 (`bridge.DocumentBridge`); what a view shows is the view's.
 
 Minimum confidence. The buffer filters patterns below STREAMING_PATTERN_MIN_CONFIDENCE before
@@ -41,16 +44,20 @@ from analytics.events import (
 from dashboard.stream.ingest import Ingest
 from dashboard.web.views.bridge import DocumentBridge
 from dashboard.web.views.charts import Charts
+from dashboard.web.views.clock import Clock
 from dashboard.web.views.critical import CriticalAlerts
 from dashboard.web.views.filters import Filters, Pause
+from dashboard.web.views.keys import Shortcuts
 from dashboard.web.views.rows import LIVE_ROWS, record_row
 from dashboard.web.views.status import HealthPanel, Metrics, StatusBar
 from dashboard.web.views.streams import AlertStream, IndicatorGrid, KindStream, PatternStream
+from dashboard.web.views.symbol import SymbolView
 from dashboard.wire.kinds import KINDS
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
 LAGGED = (Pattern, IndicatorAlert)  # kinds whose producer-to-page lag the metric cards summarise
+SIDEBAR_WIDTH = 280  # px, the template's sidebar (the toasts take its width too: toasts.css)
 _unplaced_logged: set[str] = set()  # kinds already logged in this process (once, however many tabs)
 
 
@@ -65,9 +72,10 @@ def _read_by_the_status_bar(ev: AnyEvent) -> None:
 
 
 class LiveDashboard(pn.viewable.Viewer):
-    """Session status, metrics, pattern and alert streams, indicators, health and charts."""
+    """Session status, metrics, pattern and alert streams, indicators, health, charts and a symbol view."""
 
     unplaced = param.Dict(default={}, doc="events of a kind this page cannot place, by kind name")
+    theme = param.Selector(default="light", objects=["light", "dark"], doc="the page's theme (charts follow it)")
 
     def __init__(self, ingest: Ingest, **params):
         super().__init__(**params)
@@ -88,17 +96,21 @@ class LiveDashboard(pn.viewable.Viewer):
         self.filters.hidden = self.patterns.param.hidden  # the slider's note counts what it hides
         self.metrics = Metrics(unplaced=self.param.unplaced)
         self.health = HealthPanel()
-        self.charts = Charts()
+        self.clock = Clock()
+        self.charts = Charts(theme=self.theme)
+        self.symbol_view = SymbolView(ingest, settings.database_url, theme=self.theme)
+        self.shortcuts = Shortcuts({"pause": self._toggle_pause, "close": self.symbol_view.hide})
         # the tables and panes that tests, notebooks and benchmarks read
         self.pattern_table, self.alert_table = self.patterns.table, self.alerts.table
         self.indicator_table, self.critical_table = self.indicators.table, self.critical.table
         self.status_pane, self.metrics_pane, self.health_pane = self.status_bar.pane, self.metrics.pane, self.health.pane
 
         # where each kind of event goes: a kind missing here is counted and shown, never dropped silently
+        # (patterns, indicators and indicator alerts go to the symbol view too)
         self.handlers = {
-            Pattern: self.patterns.take,
-            Indicator: self.indicators.take,
-            IndicatorAlert: self.alerts.take,
+            Pattern: self._to(self.patterns.take),
+            Indicator: self._to(self.indicators.take),
+            IndicatorAlert: self._to(self.alerts.take),
             CriticalAlert: self.critical.take,
             Health: self.charts.add_health,
             SessionStarted: _read_by_the_status_bar,
@@ -115,39 +127,106 @@ class LiveDashboard(pn.viewable.Viewer):
                                      mode="with_filtered")
         self.filters.param.watch(self._refilter, ["symbols", "pattern_types", "min_confidence"])
         self.pause.param.watch(self._pause_changed, "paused")
-        self._layout = self._compose()
+        for table in self.tables:  # a symbol clicked in any table opens it
+            table.param.watch(self._picked, "picked")
+        self.clock.param.watch(self._zone_changed, ["zone", "label"])
+        self.symbol_view.param.watch(self._symbol_opened, "symbol")
+        self._zone_changed()
+        self._symbol_slot = pn.Column(sizing_mode="stretch_width")  # the symbol view, once a symbol is opened
+        self.header, self.sidebar, self.main = self._header(), self._sidebar(), self._main()
         self.refresh_status()
 
-    def _compose(self) -> pn.viewable.Viewable:
+    @property
+    def tables(self) -> list:
+        """Every live table of the page (they all show times in the page's zone)."""
+        return [self.pattern_table, self.alert_table, self.indicator_table, self.critical_table,
+                *[stream.table for stream in self.kind_streams]]
+
+    def _to(self, take):
+        """A handler that also hands the event to the symbol view (it keeps only the open symbol's)."""
+        symbol_take = self.symbol_view.take
+
+        def both(ev: AnyEvent) -> None:
+            take(ev)
+            symbol_take(ev)
+        return both
+
+    # ------------------------------------------------------------ layout
+
+    def _header(self) -> list[pn.viewable.Viewable]:
+        return [self.status_bar, self.clock.face]
+
+    def _sidebar(self) -> pn.viewable.Viewable:
+        """The controls, one under another, each as wide as the sidebar, aligned on its margin."""
+        self.symbol_view.picker.param.update(width=None, sizing_mode="stretch_width")
+        self.critical.notifier.margin = self.shortcuts.margin = (8, 10)
+        return pn.Column(self.filters, self.pause, self.critical.notifier, self.clock.picker,
+                         self.symbol_view.picker, self.shortcuts, sizing_mode="stretch_width")
+
+    def _main(self) -> pn.viewable.Viewable:
+        """The page's content; two views side by side where both fit (each at least 520 px), else stacked."""
+        def side_by_side(*views):
+            return pn.FlexBox(*[pn.Column(view, sizing_mode="stretch_width", styles={"flex": "1 1 520px", "min-width": "0"})
+                                for view in views], flex_wrap="wrap", gap="0 10px", sizing_mode="stretch_width")
+
+        side = pn.Column("### Producer health", self.health, "### Critical alerts", self.critical.table,
+                         sizing_mode="stretch_width")
         return pn.Column(
-            pn.Row(self.status_bar, pn.Spacer(), self.critical.notifier, sizing_mode="stretch_width"),
+            self._symbol_slot,
             self.critical,
             self.metrics,
-            pn.Row(self.filters, self.pause, sizing_mode="stretch_width"),
-            pn.Row(self.patterns, self.alerts, sizing_mode="stretch_width"),
-            pn.Row(self.indicators,
-                   pn.Column("### Producer health", self.health, "### Critical alerts", self.critical.table, width=420),
-                   sizing_mode="stretch_width"),
-            *[pn.Row(stream, sizing_mode="stretch_width") for stream in self.kind_streams],
+            side_by_side(self.patterns, self.alerts),
+            side_by_side(self.indicators, side),
+            *[stream for stream in self.kind_streams],
             self.charts,
-            pn.Row(self.patterns.export, self.alerts.export, self.indicators.export,
-                   *[stream.export for stream in self.kind_streams]),
             sizing_mode="stretch_width",
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return self._layout
+        """On its own (a notebook): the header, then the sidebar beside the content."""
+        return pn.Column(pn.Row(*self.header, sizing_mode="stretch_width"),
+                         pn.Row(pn.Column(self.sidebar, width=SIDEBAR_WIDTH), self.main, sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width")
+
+    # ------------------------------------------------------------ zone, theme, symbol
+
+    def _zone_changed(self, *_) -> None:
+        """The clock's zone to every time on the page: tables, charts, the symbol view."""
+        zone, label = self.clock.zone, self.clock.label
+        for table in self.tables:
+            table.zone = zone
+        self.charts.param.update(zone=zone, label=label)
+        self.symbol_view.zone = zone
+
+    @param.depends("theme", watch=True)
+    def _theme_changed(self) -> None:
+        self.charts.theme = self.symbol_view.theme = self.theme
+
+    def _symbol_opened(self, event: param.parameterized.Event) -> None:
+        """The symbol view joins the page when a symbol is first opened: until then the page does not
+        draw its charts at all (it hides itself when closed)."""
+        if event.new and not self._symbol_slot.objects:
+            self._symbol_slot.objects = [self.symbol_view]
+
+    def _picked(self, event: param.parameterized.Event) -> None:
+        if event.new:
+            self.symbol_view.open(event.new)
+
+    def _toggle_pause(self) -> None:
+        self.pause.paused = not self.pause.paused
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self, jupyter: bool = False) -> LiveDashboard:
         """Start the callbacks of a served session (or of a notebook, with `jupyter=True`)."""
         self.bridge.start(jupyter)
+        self.symbol_view.start()
         return self
 
     def close(self) -> None:
         """Release the consumer and callbacks (the tab closed)."""
         self.bridge.close()
+        self.symbol_view.release()
 
     @property
     def closed(self) -> bool:

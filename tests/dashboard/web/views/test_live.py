@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import get_args
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
@@ -131,7 +132,53 @@ def test_csv_export_holds_the_visible_rows(ingest):
     dash.drain()
     frame = dash.pattern_table.to_frame()
     assert list(frame["Symbol"]) == ["TSLA", "AAPL"]
-    assert str(frame["Time"].dt.tz) == "UTC"
+    assert list(frame["Time"]) == ["2025-01-24T05:16:00.000-05:00", "2025-01-24T05:15:00.000-05:00"]  # exchange time
+
+
+def test_the_chosen_zone_reaches_every_table_the_charts_and_the_symbol_view(ingest):
+    dash = LiveDashboard(ingest)
+    publish(ingest, (P, detection("AAPL")))
+    dash.drain()
+    second = dash.charts.last_second + 1
+    dash.charts.add_second(second, {"pattern": 1})
+    dash.clock.choice = "utc"
+    assert {t.zone for t in dash.tables} == {"UTC"}
+    assert dash.symbol_view.zone == "UTC"
+    assert dash.pattern_table.to_frame()["Time"][0] == "2025-01-24T10:15:00.000+00:00"
+    assert dash.charts.throughput_source.data["t"][-1] == second * 1000  # UTC: plotted at its instant
+    assert dash.charts.throughput_fig.xaxis[0].axis_label == "time (UTC)"
+    dash.clock.choice = "exchange"
+    offset = datetime.fromtimestamp(second, UTC).astimezone(ZoneInfo("America/New_York")).utcoffset()
+    assert dash.charts.throughput_source.data["t"][-1] == (second + offset.total_seconds()) * 1000  # ET wall clock
+    assert dash.charts.throughput_fig.xaxis[0].axis_label == "time (ET)"
+
+
+def test_a_symbol_clicked_in_a_table_opens_the_symbol_view_fed_by_the_stream(ingest):
+    dash = LiveDashboard(ingest)
+    assert dash.main.objects[0].objects == []  # no symbol view drawn until one is opened
+    dash.alert_table.pick("NVDA")
+    assert dash.symbol_view.symbol == "NVDA"
+    assert len(dash.main.objects[0].objects) == 1
+    publish(ingest, (P, detection("NVDA", ts="2025-01-24T10:16:00Z")), (P, detection("AAPL")))
+    dash.drain()
+    assert [ev.symbol for ev in dash.symbol_view._pending] == ["NVDA"]  # the other symbol is not held
+    dash.shortcuts._handle_msg({"action": "close"})  # Esc
+    assert dash.symbol_view.symbol == ""
+
+
+def test_the_space_shortcut_pauses_and_resumes(ingest):
+    dash = LiveDashboard(ingest)
+    dash.shortcuts._handle_msg({"action": "pause"})
+    assert dash.pause.paused
+    dash.shortcuts._handle_msg({"action": "pause"})
+    assert not dash.pause.paused
+
+
+def test_the_dark_theme_colours_the_charts(ingest):
+    light, dark = LiveDashboard(ingest), LiveDashboard(ingest, theme="dark")
+    assert light.charts.throughput_fig.background_fill_color == "#ffffff"
+    assert dark.charts.throughput_fig.background_fill_color == "#181818"
+    assert dark.symbol_view.theme == "dark"
 
 
 def test_a_new_session_starts_with_the_recent_stream(ingest):
