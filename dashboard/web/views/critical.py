@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import deque
 from html import escape
+from pathlib import Path
 
 import panel as pn
 import param
 
 from analytics.events import CriticalAlert
-from dashboard.web.views import cards
 from dashboard.web.views.notify import DesktopNotifier
 from dashboard.web.views.rows import CRITICAL_COLUMNS, critical_row, critical_text
 from dashboard.web.views.table import LiveTable
@@ -17,18 +17,20 @@ from dashboard.web.views.table import LiveTable
 MAX_TOASTS = 3  # a burst of critical alerts shows the latest few; the banner and table keep up
 TOAST_MS = 10_000  # how long a toast stays
 TABLE_ROWS = 200  # critical alerts kept in the table
+CSS = Path(__file__).with_name("critical.css").read_text(encoding="utf-8")  # read once, sent inline
 
 
 def banner_html(alert: CriticalAlert | None) -> str:
     if alert is None:
         return ""
-    return (f'<div class="ts-banner" role="alert"><b>Critical alert</b> · '
+    return (f'<div class="ts-alert-text" role="alert"><b>Critical alert</b> · '
             f'{escape(alert.severity)} · {escape(critical_text(alert))}</div>')
 
 
 class CriticalAlerts(pn.viewable.Viewer):
-    """Shows each critical alert at once, paused or not. Its layout is the banner; the composition
-    places `table` and `notifier` (the "Enable desktop alerts" button) where they belong."""
+    """Shows each critical alert at once, paused or not. Its layout is the banner (its Dismiss button
+    inside); the composition places `table` and `notifier` (the "Enable desktop alerts" button)
+    where they belong."""
 
     latest = param.ClassSelector(class_=CriticalAlert, allow_None=True, doc="the alert on the banner")
     banner_visible = param.Boolean(default=False, doc="the banner shows (until dismissed)")
@@ -38,14 +40,15 @@ class CriticalAlerts(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self.table = LiveTable(columns=CRITICAL_COLUMNS, max_rows=TABLE_ROWS, name="critical", height=160,
-                               sizing_mode="stretch_width", placeholder="No critical alerts")
+                               sizing_mode="stretch_width", placeholder="No critical alerts", wrap=True)
         self.notifier = DesktopNotifier(enabled=self.notifications)
         self.banner = pn.pane.HTML(pn.bind(banner_html, self.param.latest), visible=self.param.banner_visible,
-                                   sizing_mode="stretch_width", stylesheets=[cards.CSS])
-        dismiss = pn.widgets.Button(name="Dismiss", button_type="light", width=90)
-        dismiss.on_click(lambda _: setattr(self, "banner_visible", False))
+                                   sizing_mode="stretch_width", stylesheets=[CSS], margin=0)
+        self.dismiss = pn.widgets.Button(name="Dismiss", button_type="light", width=90, align="center")
+        self.dismiss.on_click(lambda _: setattr(self, "banner_visible", False))
         self._toasts: deque = deque()
-        self._layout = pn.Row(self.banner, dismiss, visible=self.param.banner_visible, sizing_mode="stretch_width")
+        self._layout = pn.Row(self.banner, self.dismiss, visible=self.param.banner_visible, sizing_mode="stretch_width",
+                              css_classes=["ts-banner"], stylesheets=[CSS])  # the button inside the box
 
     def take(self, ev: CriticalAlert) -> None:
         """Banner, table row, toast (the latest MAX_TOASTS) and desktop notification."""

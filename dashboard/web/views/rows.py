@@ -8,19 +8,21 @@ import msgspec
 
 from analytics.events import CriticalAlert, Indicator, IndicatorAlert, Pattern
 
+# Columns are as wide as their longest text (table.js); "grow" takes the room left, "link" cells
+# are symbols a click opens (LiveTable.picked).
+TIME_COLUMN = {"field": "time", "title": "Time", "kind": "time"}
+SYMBOL_COLUMN = {"field": "symbol", "title": "Symbol", "link": True}
 PATTERN_COLUMNS = [
-    {"field": "time", "title": "Time", "kind": "time", "width": "8.5em"},
-    {"field": "symbol", "title": "Symbol", "width": "6em"},
-    {"field": "pattern", "title": "Pattern", "width": "9em"},
-    {"field": "confidence", "title": "Confidence", "kind": "conf", "width": "6.5em"},
-    {"field": "timeframe", "title": "Timeframe", "width": "6em"},
-    {"field": "parameters", "title": "Key parameters"},
+    TIME_COLUMN, SYMBOL_COLUMN,
+    {"field": "pattern", "title": "Pattern"},
+    {"field": "confidence", "title": "Confidence", "kind": "conf"},
+    {"field": "timeframe", "title": "Timeframe"},
+    {"field": "parameters", "title": "Key parameters", "grow": True},
 ]
 ALERT_COLUMNS = [
-    {"field": "time", "title": "Time", "kind": "time", "width": "8.5em"},
-    {"field": "symbol", "title": "Symbol", "width": "6em"},
-    {"field": "alert_type", "title": "Alert", "width": "11em"},
-    {"field": "sentence", "title": "What happened"},
+    TIME_COLUMN, SYMBOL_COLUMN,
+    {"field": "alert_type", "title": "Alert"},
+    {"field": "sentence", "title": "What happened", "grow": True},
 ]
 INDICATOR_FIELDS = [  # (indicator, value key, column title)
     ("RSI", "value", "RSI"), ("SMA", "value", "SMA"), ("EMA", "value", "EMA"),
@@ -29,16 +31,16 @@ INDICATOR_FIELDS = [  # (indicator, value key, column title)
     ("BollingerBands", "lower", "BB lower"),
 ]
 INDICATOR_COLUMNS = (
-    [{"field": "symbol", "title": "Symbol", "width": "6em"}]
+    [SYMBOL_COLUMN]
     + [{"field": f"{i}.{k}", "title": t, "kind": "num"} for i, k, t in INDICATOR_FIELDS]
-    + [{"field": "other", "title": "Other"}, {"field": "time", "title": "Updated", "kind": "time", "width": "8.5em"}]
+    + [{"field": "other", "title": "Other", "grow": True}, {"field": "time", "title": "Updated", "kind": "time"}]
 )
 _KNOWN = {(i, k) for i, k, _ in INDICATOR_FIELDS}
-CRITICAL_COLUMNS = [
-    {"field": "time", "title": "Time", "kind": "time", "width": "8.5em"},
+CRITICAL_COLUMNS = [  # a wrapping table (LiveTable.wrap): long messages read in full
+    TIME_COLUMN,
     {"field": "alert_type", "title": "Type"},
     {"field": "severity", "title": "Severity"},
-    {"field": "message", "title": "Message"},
+    {"field": "message", "title": "Message", "grow": True},
 ]
 
 ALERT_STYLE = {
@@ -136,8 +138,8 @@ _NOT_SHOWN = {"channel", "received", "session_id"}
 def record_columns(record: type) -> list[dict]:
     """A table's columns for any record type: its time, then each field it carries."""
     fields = [f.name for f in msgspec.structs.fields(record) if f.name not in _NOT_SHOWN | {"ts"}]
-    return [{"field": "time", "title": "Time", "kind": "time", "width": "8.5em"}] + [
-        {"field": name, "title": name.replace("_", " ").capitalize()} for name in fields]
+    return [TIME_COLUMN] + [SYMBOL_COLUMN if name == "symbol" else
+                            {"field": name, "title": name.replace("_", " ").capitalize()} for name in fields]
 
 
 def record_row(ev) -> dict:

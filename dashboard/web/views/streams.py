@@ -1,13 +1,15 @@
 """The page's streaming tables: pattern detections, indicator alerts, latest indicator values.
 
 Each keeps the rows it was given (newest last), sends the browser only the new rows that pass the
-session's filters, and redraws from what it kept when a filter changes or a pause ends."""
+session's filters, and redraws from what it kept when a filter changes or a pause ends. An empty
+table says why it is empty: the stream knows its filters and its pause."""
 
 from __future__ import annotations
 
 import io
 import itertools
 from collections import deque
+from collections.abc import Iterable
 
 import panel as pn
 import param
@@ -27,19 +29,49 @@ from dashboard.web.views.rows import (
 from dashboard.web.views.table import LiveTable
 
 INDICATOR_SYMBOLS = 5000  # symbols kept in the latest-values grid
+WAITING = "Waiting for events…"  # an empty table's text when nothing arrived at all
 
 
 def csv_button(table: LiveTable, label: str) -> pn.widgets.FileDownload:
     """Export the table's rows, as the page shows them, to CSV."""
     def frame():
         return io.StringIO(table.to_frame().to_csv(index=False))
-    return pn.widgets.FileDownload(callback=frame, filename=f"tickstock-{label}.csv",
-                                   label=f"Export {label} (CSV)", button_type="primary", width=200)
+    return pn.widgets.FileDownload(callback=frame, filename=f"tickstock-{label}.csv", label="Export CSV",
+                                   button_type="light", width=110, align="center", margin=(0, 5))
+
+
+def _names(values: list[str]) -> str:
+    return ", ".join(values[:3]) + (f" and {len(values) - 3} more" if len(values) > 3 else "")
+
+
+def empty_reason(kept: Iterable[dict], filters: Filters, missed: int = 0, paused: bool = False) -> str:
+    """Why a table shows no row: paused (and what waits), nothing yet, or which filter hides the
+    rows it keeps (the first that leaves none: symbols, pattern types, minimum confidence)."""
+    if paused:
+        return f"Paused: {missed} new events" if missed else "Paused"
+    rows = list(kept)
+    if not rows:
+        return WAITING
+    if filters.symbols:
+        wanted = set(filters.symbols)
+        rows = [r for r in rows if r.get("symbol") in wanted]
+        if not rows:
+            return f"No events for {_names(filters.symbols)} yet"
+    if filters.pattern_types and "pattern" in rows[0]:
+        types = set(filters.pattern_types)
+        rows = [r for r in rows if r["pattern"] in types]
+        if not rows:
+            where = f" for {_names(filters.symbols)}" if filters.symbols else ""
+            return f"No {_names(filters.pattern_types)} patterns{where} yet"
+    if "confidence" in rows[0]:
+        return f"No patterns at ≥ {filters.min_confidence:.2f}: lower Min confidence"
+    return WAITING
 
 
 class RowStream(pn.viewable.Viewer):
-    """A titled LiveTable: a subclass's `take(event)` keeps a row and notes it when shown, `publish`
-    sends what a drain noted at once."""
+    """A titled LiveTable with its CSV export beside the title: `take(event)` keeps a row (built by
+    `build`) and notes it when shown, `publish` sends what a drain noted at once, and an empty
+    table says why it is empty."""
 
     max_rows = param.Integer(default=C.DEFAULT_MAX_HISTORY_SIZE, bounds=(1, None), constant=True,
                              doc="rows kept (STREAMING_MAX_HISTORY_SIZE)")
@@ -55,19 +87,54 @@ class RowStream(pn.viewable.Viewer):
         self.export = csv_button(self.table, self.label)
         self._kept: deque[dict] = deque(maxlen=self.max_rows)
         self._new: list[dict] = []  # shown rows taken since the last publish
-        self._layout = pn.Column(f"### {self.title}", self.table, sizing_mode="stretch_width")
+        self._missed = 0  # shown rows taken while paused
+        heading = pn.Row(pn.pane.Markdown(f"### {self.title}", margin=(0, 10)), pn.HSpacer(), self.export,
+                         sizing_mode="stretch_width")
+        self._layout = pn.Column(heading, self.table, sizing_mode="stretch_width")
+
+    def build(self, ev) -> dict:
+        raise NotImplementedError
+
+    def take(self, ev) -> None:
+        row = self.build(ev)
+        self._kept.append(row)
+        if self._shows(row):
+            self._new.append(row)
+
+    def _shows(self, row: dict) -> bool:
+        return self.filters.shows(row)
+
+    def _kept_rows(self) -> Iterable[dict]:
+        """Every row kept, shown or not, oldest first."""
+        return self._kept
+
+    def _taken(self) -> list[dict]:
+        """The shown rows taken since the last publish, oldest first."""
+        rows, self._new = self._new, []
+        return rows
 
     def publish(self, paused: bool = False) -> int:
         """Send the rows taken since the last call (none while paused); how many would show."""
-        rows, self._new = self._new, []
-        if not paused:
+        rows = self._taken()
+        if paused:
+            self._missed += len(rows)
+        else:
             self.table.push(rows)
+        if not self.table.size:
+            self._explain(paused)
         return len(rows)
 
     def redraw(self) -> None:
-        """Show the kept rows that pass the filters now."""
-        shows = self.filters.shows
-        self.table.reset(r for r in self._kept if shows(r))
+        """Show the kept rows that pass the filters now (a filter changed, or a pause ended)."""
+        self._missed = 0
+        self.table.reset(r for r in self._kept_rows() if self._shows(r))
+        if not self.table.size:
+            self._explain(paused=False)
+
+    def _explain(self, paused: bool) -> None:
+        text = empty_reason(self._kept_rows(), self.filters, self._missed, paused)
+        if self.table.placeholder != text:
+            self.table.placeholder = text
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
@@ -79,18 +146,11 @@ class KindStream(RowStream):
 
     def __init__(self, filters: Filters, kind: str, record: type, build, **params):
         self.title, self.label = kind.replace("_", " ").capitalize() + "s", kind
-        self.columns, self._build = record_columns(record), build
+        self.columns, self.build = record_columns(record), build
         super().__init__(filters, **params)
 
-    def take(self, ev) -> None:
-        row = self._build(ev)
-        self._kept.append(row)
-        if "symbol" not in row or self.filters.shows(row):
-            self._new.append(row)
-
-    def redraw(self) -> None:
-        shows = self.filters.shows
-        self.table.reset(r for r in self._kept if "symbol" not in r or shows(r))
+    def _shows(self, row: dict) -> bool:
+        return "symbol" not in row or self.filters.shows(row)
 
 
 class AlertStream(RowStream):
@@ -98,11 +158,8 @@ class AlertStream(RowStream):
 
     title, label, columns = "Indicator alerts", "alerts", ALERT_COLUMNS
 
-    def take(self, ev: IndicatorAlert) -> None:
-        row = alert_row(ev)
-        self._kept.append(row)
-        if self.filters.shows(row):
-            self._new.append(row)
+    def build(self, ev: IndicatorAlert) -> dict:
+        return alert_row(ev)
 
 
 class PatternStream(RowStream):
@@ -137,16 +194,16 @@ class PatternStream(RowStream):
         if filters.shows(row):
             self._new.append(entry)
 
-    def publish(self, paused: bool = False) -> int:
+    def _kept_rows(self) -> Iterable[dict]:
+        return (entry[3] for entry in sorted(itertools.chain(self._kept, self._below)))
+
+    def _taken(self) -> list[dict]:
         entries, self._new = self._new, []
-        if not paused and entries:
-            entries.sort()
-            self.table.push([entry[3] for entry in entries])
-        return len(entries)
+        entries.sort()
+        return [entry[3] for entry in entries]
 
     def redraw(self) -> None:
-        shows = self.filters.shows
-        self.table.reset(entry[3] for entry in sorted(itertools.chain(self._kept, self._below)) if shows(entry[3]))
+        super().redraw()
         self.count_hidden()
 
     def count_hidden(self) -> None:
@@ -173,12 +230,13 @@ class IndicatorGrid(RowStream):
         self._latest[symbol] = self._changed[symbol] = indicator_row(self._latest.get(symbol), ev)
         self.filters.seen_symbols.add(symbol)
 
-    def publish(self, paused: bool = False) -> int:
-        shows = self.filters.shows_symbol
-        self._new = [row for symbol, row in self._changed.items() if shows(symbol)]
-        self._changed = {}
-        return super().publish(paused)
+    def _shows(self, row: dict) -> bool:
+        return self.filters.shows_symbol(row["symbol"])
 
-    def redraw(self) -> None:
-        shows = self.filters.shows_symbol
-        self.table.reset(row for symbol, row in self._latest.items() if shows(symbol))
+    def _kept_rows(self) -> Iterable[dict]:
+        return self._latest.values()
+
+    def _taken(self) -> list[dict]:
+        rows = [row for row in self._changed.values() if self._shows(row)]
+        self._changed = {}
+        return rows

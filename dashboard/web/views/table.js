@@ -1,41 +1,64 @@
 // LiveTable (table.py). The browser keeps every row in a JS array (newest first) and puts only the
 // ~30 on screen into the DOM: two padding rows stand in for the rest, so the scroll bar is right and
 // a 1,000-row table costs the page what a 30-row one does. Messages only change the array; the DOM
-// is brought up to date once per animation frame. Scrolled down, the view stays on the rows the user
-// is reading while new ones arrive above. Cell text is set with textContent: never markup.
+// is brought up to date at most once per animation frame, and not at all while the table is hidden
+// (a closed tab), which looks again now and then while work waits. Scrolled down, the view stays on the row the user is reading
+// while new ones arrive, sorted or not. Cell text is set with textContent: never markup.
+// A `wrap` table (a few rows of long text) draws every row, each as tall as its text.
 
-const OVERSCAN = 6;  // rows drawn beyond the screen's edges
-const TIME = new Intl.DateTimeFormat([], {hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false});
+const OVERSCAN = 6;     // rows drawn beyond the screen's edges
+const MAX_CH = 48;      // a column never grows wider than this many characters (the rest on hover)
+const PAD_PX = 18;      // a cell's padding and border, beside its characters
+const HIDDEN_CHECK_MS = 200;  // a hidden table with work waiting looks again this often (tabs hide by visibility)
+const LABELS = {"America/New_York": "ET", "UTC": "UTC"};
+const NUMERIC = new Set(["num", "conf", "time"]);
 
-function fmt(v, kind) {
-  if (v === null || v === undefined || (typeof v === "number" && isNaN(v))) return "";
-  if (kind === "time") {
-    const d = new Date(v);
-    return TIME.format(d) + "." + String(d.getMilliseconds()).padStart(3, "0");
+function timeFormat(zone) {
+  const opts = {hourCycle: "h23", hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3};
+  try {
+    return new Intl.DateTimeFormat("en-US", {...opts, timeZone: zone});
+  } catch (e) {      // an unknown zone: UTC, and the header says so
+    return new Intl.DateTimeFormat("en-US", {...opts, timeZone: "UTC"});
   }
+}
+
+function zoneLabel(format) {
+  const zone = format.resolvedOptions().timeZone;
+  if (LABELS[zone]) return LABELS[zone];
+  const name = new Intl.DateTimeFormat("en-US", {timeZone: zone, timeZoneName: "short"})
+    .formatToParts(new Date()).find((p) => p.type === "timeZoneName");
+  return name ? name.value : zone;
+}
+
+function fmt(v, kind, time) {
+  if (v === null || v === undefined || (typeof v === "number" && isNaN(v))) return "";
+  if (kind === "time") return time.format(new Date(v));
   if (kind === "num" || kind === "conf") return Number(v).toFixed(2);
   return String(v);
 }
 
+function blank(v) {
+  return v === null || v === undefined || v === "" || (typeof v === "number" && isNaN(v));
+}
+
 export function render({ model, el }) {
-  const columns = model.columns, key = model.key, ROW = model.row_height;
+  const columns = model.columns, key = model.key, ROW = model.row_height, wrap = model.wrap;
   el.style.setProperty("--ts-row", ROW + "px");   // table.css sizes the rows by it
   const scroller = document.createElement("div");
-  scroller.className = "scroller";
+  scroller.className = wrap ? "scroller wrap" : "scroller";
   const table = document.createElement("table");
   const cols = document.createElement("colgroup");
-  for (const c of columns) {
-    const col = document.createElement("col");
-    if (c.width) col.style.width = c.width;
-    cols.appendChild(col);
-  }
   const head = document.createElement("thead");
   const hr = document.createElement("tr");
-  for (const c of columns) {
-    const th = document.createElement("th");
-    th.textContent = c.title;
+  const ths = columns.map((c) => {
+    cols.appendChild(document.createElement("col"));
+    const th = document.createElement("th"), label = document.createElement("span"), arrow = document.createElement("span");
+    arrow.className = "arrow";
+    th.append(label, arrow);
+    th.addEventListener("click", () => setSort(nextSort(c.field)));
     hr.appendChild(th);
-  }
+    return th;
+  });
   head.appendChild(hr);
   const body = document.createElement("tbody");
   const top = document.createElement("tr"), bottom = document.createElement("tr");
@@ -44,25 +67,56 @@ export function render({ model, el }) {
   table.append(cols, head, body);
   const empty = document.createElement("div");
   empty.className = "empty";
-  empty.textContent = model.placeholder;
   scroller.append(table, empty);
   el.style.height = "100%";
   el.appendChild(scroller);
 
   let rows = [];                 // newest first (keyed tables: their keys)
+  let view = rows;               // rows in the order shown: `rows`, or a sorted copy
   const byKey = new Map();       // keyed tables: key -> latest row
   const shown = [];              // the <tr> elements on screen, in order
-  let viewport = model.height || 400, scrollTop = 0, pending = false, anchor = false, first = -1, isEmpty = null;
+  const widest = columns.map(() => 0);   // the longest cell text of each column so far
+  let viewport = model.height || 400, scrollTop = 0, pending = false, first = -1, isEmpty = null;
+  let changed = true, refill = false, resized = true, resetting = false;
+  let time = timeFormat(model.zone), generation = 0, sort = null, order = null;
 
-  function texts(row) {          // each row's cell texts, formatted once
-    if (row.__t === undefined) row.__t = columns.map((c) => fmt(row[c.field], c.kind));
-    return row.__t;
+  function row(id) { return key ? byKey.get(id) : id; }
+
+  function texts(r) {            // each row's cell texts, formatted once (again after a zone change)
+    if (r.__g !== generation) {
+      r.__t = columns.map((c) => fmt(r[c.field], c.kind, time));
+      r.__g = generation;
+      r.__t.forEach((t, i) => { if (t.length > widest[i]) { widest[i] = t.length; resized = true; } });
+    }
+    return r.__t;
   }
 
-  function fill(tr, row) {
-    const cls = row._cls || "";
+  function titles() {            // time headers name their zone: "Time (ET)"
+    const label = zoneLabel(time);
+    columns.forEach((c, i) => {
+      const text = c.kind === "time" ? `${c.title} (${label})` : c.title;
+      ths[i].firstChild.textContent = text;
+      ths[i].title = text;
+      ths[i].__len = text.length + 2;  // room for the sort arrow
+    });
+    resized = true;
+  }
+
+  function size() {              // columns as wide as their longest text; the `grow` column takes the rest
+    let total = 0;
+    columns.forEach((c, i) => {
+      const ch = Math.min(MAX_CH, Math.max(ths[i].__len, widest[i]));
+      if (c.grow) { total += Math.min(ch, 24); cols.children[i].style.width = ""; }
+      else { total += ch; cols.children[i].style.width = `calc(${ch}ch + ${PAD_PX}px)`; }
+    });
+    table.style.minWidth = `calc(${total}ch + ${columns.length * PAD_PX}px)`;
+    resized = false;
+  }
+
+  function fill(tr, r) {
+    const cls = r._cls || "";
     if (tr.className !== cls) tr.className = cls;
-    const t = texts(row), cells = tr.children;
+    const t = texts(r), cells = tr.children;
     for (let i = 0; i < t.length; i++) {
       if (cells[i].textContent !== t[i]) cells[i].textContent = t[i];  // only changed cells repaint
     }
@@ -73,19 +127,72 @@ export function render({ model, el }) {
     for (const c of columns) {
       const td = document.createElement("td");
       if (c.kind === "num" || c.kind === "conf") td.className = "num";
+      else if (c.link) td.className = "link";
+      else if (c.grow) td.className = "grow";   // takes the room left; cut off, it shows its text on hover
       tr.appendChild(td);
     }
     return tr;
+  }
+
+  function comparer(spec) {      // "field" ascending, "-field" descending; blanks last; ties newest first
+    const desc = spec.startsWith("-"), field = desc ? spec.slice(1) : spec;
+    const col = columns.find((c) => c.field === field);
+    if (!col) return null;
+    const dir = desc ? -1 : 1, numeric = NUMERIC.has(col.kind);
+    return (a, b) => {
+      let x = row(a)[field], y = row(b)[field];
+      const bx = blank(x), by = blank(y);
+      if (bx || by) return bx === by ? 0 : bx ? 1 : -1;
+      if (!numeric) { x = String(x); y = String(y); }
+      return x < y ? -dir : x > y ? dir : 0;
+    };
+  }
+
+  function nextSort(field) {     // a header's clicks: ascending, descending, newest first again
+    if (sort === field) return "-" + field;
+    if (sort === "-" + field) return "";
+    return field;
+  }
+
+  function setSort(spec) {
+    if (spec === (sort || "")) return;
+    order = spec ? comparer(spec) : null;
+    sort = order ? spec : null;
+    columns.forEach((c, i) => {
+      const state = sort === c.field ? "ascending" : sort === "-" + c.field ? "descending" : null;
+      ths[i].lastChild.textContent = state === "ascending" ? "▲" : state === "descending" ? "▼" : "";
+      if (state) ths[i].setAttribute("aria-sort", state); else ths[i].removeAttribute("aria-sort");
+    });
+    if (model.sort !== (sort || "")) model.sort = sort || "";
+    scrollTop = scroller.scrollTop = 0;
+    changed = true;
+    schedule();
   }
 
   function paint() {
     // Rows already on screen keep their <tr> (moved, not rewritten): an update that adds k rows
     // on top writes the text of k rows, not of the whole screen.
     pending = false;
-    const n = rows.length;
-    const start = Math.max(0, Math.min(n, Math.floor(scrollTop / ROW) - OVERSCAN));
-    const end = Math.min(n, Math.floor(scrollTop / ROW) + Math.ceil(viewport / ROW) + OVERSCAN);
-    const want = rows.slice(start, Math.max(start, end));   // row objects (keyed tables: keys)
+    if (!scroller.checkVisibility({visibilityProperty: true})) {   // a closed tab: paint once shown
+      pending = true;
+      setTimeout(() => requestAnimationFrame(paint), HIDDEN_CHECK_MS);
+      return;
+    }
+    let anchor;                  // the row at the top of the screen, kept there when rows come and go
+    if (changed) {
+      const at = Math.floor(scrollTop / ROW);
+      if (!wrap && !resetting && scrollTop > 0 && at < view.length) anchor = [view[at], scrollTop - at * ROW];
+      view = order ? rows.slice().sort(order) : rows;
+      if (anchor) {
+        const i = view.indexOf(anchor[0]);
+        if (i >= 0) scrollTop = i * ROW + anchor[1]; else anchor = undefined;
+      }
+      changed = resetting = false;
+    }
+    const n = view.length;
+    const start = wrap ? 0 : Math.max(0, Math.min(n, Math.floor(scrollTop / ROW) - OVERSCAN));
+    const end = wrap ? n : Math.min(n, Math.floor(scrollTop / ROW) + Math.ceil(viewport / ROW) + OVERSCAN);
+    const want = view.slice(start, Math.max(start, end));   // row objects (keyed tables: keys)
     const wanted = new Set(want), held = new Map(), free = [];
     for (const tr of shown) {
       if (wanted.has(tr.__id) && !held.has(tr.__id)) held.set(tr.__id, tr);
@@ -95,22 +202,23 @@ export function render({ model, el }) {
     let cur = top.nextSibling;
     for (const id of want) {
       let tr = held.get(id);
-      const row = key ? byKey.get(id) : id;
       if (tr === undefined) {
         tr = free.pop() || newRow();
         tr.__id = id;
-        fill(tr, row);
+        fill(tr, row(id));
         body.insertBefore(tr, cur);
       } else {
-        if (key) fill(tr, row);                          // keyed rows change in place
+        if (key || refill) fill(tr, row(id));            // keyed rows change in place
         if (tr === cur) cur = cur.nextSibling; else body.insertBefore(tr, cur);
       }
       shown.push(tr);
     }
+    refill = false;
     if (first !== start) { top.style.height = (start * ROW) + "px"; first = start; }
-    bottom.style.height = ((n - Math.max(start, end)) * ROW) + "px";
+    bottom.style.height = wrap ? "0px" : ((n - Math.max(start, end)) * ROW) + "px";
+    if (resized) size();
     if (isEmpty !== (n === 0)) { isEmpty = n === 0; empty.style.display = isEmpty ? "block" : "none"; }
-    if (anchor) { anchor = false; scroller.scrollTop = scrollTop; }
+    if (anchor) scroller.scrollTop = scrollTop;
   }
 
   function schedule() {
@@ -118,32 +226,45 @@ export function render({ model, el }) {
   }
 
   function add(incoming, reset) {
-    if (reset) { rows = []; byKey.clear(); scrollTop = scroller.scrollTop = 0; }
+    if (reset) { rows = []; byKey.clear(); scrollTop = scroller.scrollTop = 0; resetting = true; }
     let fresh = incoming;
     if (key) {                                         // rows holds keys; known keys keep their place
       fresh = [];
-      for (const row of incoming) {
-        const k = row[key];
+      for (const r of incoming) {
+        const k = r[key];
         if (!byKey.has(k)) fresh.push(k);
-        byKey.set(k, row);
+        byKey.set(k, r);
       }
     }
-    const added = fresh.length;
-    if (added) rows = fresh.slice().reverse().concat(rows);   // messages hold rows oldest first
+    for (const r of incoming) texts(r);                // column widths follow every row, shown or not
+    if (fresh.length) rows = fresh.slice().reverse().concat(rows);   // messages hold rows oldest first
     if (rows.length > model.max_rows) {
       for (const k of rows.splice(model.max_rows)) if (key) byKey.delete(k);
     }
-    if (!reset && added && scrollTop > 0) { scrollTop += added * ROW; anchor = true; }  // keep the rows being read in place
+    changed = true;
     schedule();
-    document.dispatchEvent(new CustomEvent("tickstock-rows", {detail: {table: model.name, rows: incoming.length, at: Date.now(), reset}}));
   }
 
+  body.addEventListener("click", (e) => {              // a symbol cell: `picked` in Python
+    const td = e.target.closest("td.link");
+    if (td && td.textContent) model.send_msg({op: "pick", value: td.textContent});
+  });
+  body.addEventListener("mouseover", (e) => {          // a cut-off cell shows its full text on hover
+    const td = e.target.closest("td");
+    if (td) td.title = td.scrollWidth > td.clientWidth ? td.textContent : "";
+  });
   scroller.addEventListener("scroll", () => { scrollTop = scroller.scrollTop; schedule(); }, {passive: true});
   new ResizeObserver((entries) => {
     const h = entries[entries.length - 1].contentRect.height;
     if (h > 0 && h !== viewport) { viewport = h; schedule(); }
   }).observe(scroller);
   model.on("msg:custom", (msg) => add(msg.rows, msg.op === "reset"));
+  model.on("zone", () => { time = timeFormat(model.zone); generation++; refill = true; titles(); schedule(); });
+  model.on("placeholder", () => { empty.textContent = model.placeholder; });
+  model.on("sort", () => setSort(model.sort));
+  empty.textContent = model.placeholder;
+  titles();
+  setSort(model.sort);
   paint();
   model.send_msg({op: "ready"});
 }
