@@ -3,7 +3,6 @@ the face ticks in it, the market state follows the clock setting, and only chang
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 
@@ -15,7 +14,7 @@ from dashboard.settings import clock_offset_s
 from dashboard.stream.session import SessionTracker
 from dashboard.web.views.clock import Clock
 from dashboard.web.views.status import Metrics, StatusBar
-from tests.fixtures import free_port, open_page, serve, stop
+from tests.fixtures import Served, free_port, open_page, serve, stop
 
 THANKSGIVING = "2026-11-26T15:00:00Z"  # 10:00 in New York, 00:00 the next day in Tokyo
 STATUS = {"buffer": {"received": 5, "rejected": 0, "dropped": 0}, "subscriber": {"state": "connected"},
@@ -106,35 +105,52 @@ def test_the_cards_fill_their_rows_evenly_and_the_bar_keeps_to_one_line(browser,
         page.context.close()
 
 
-@pytest.mark.parametrize(("instant", "says"), [
-    (THANKSGIVING, "market closed for Thanksgiving · opens Fri 09:30 ET"),
-    ("2026-11-27T17:15:00Z", "market open until 13:00 ET (early close) · closes in 4"),
-])
-def test_the_served_status_bar_says_the_market_state_at_the_clock_setting(browser, redis_url, instant, says):
-    served = serve(redis_url, {"TICKSTOCK_CLOCK": instant})
-    page = open_page(browser, served.url, width=1600)
+def test_on_the_day_after_thanksgiving_the_status_bar_counts_down_to_the_early_close(browser, clock_url, monkeypatch):
+    monkeypatch.setenv("TICKSTOCK_CLOCK", "2026-11-27T17:15:00Z")  # 12:15 in New York; the close is at 13:00
+    clock_offset_s.cache_clear()  # the next page reads the setting afresh
+    page = open_page_plain(browser, clock_url, 1600)
     try:
-        expect(page.locator("[data-market]")).to_contain_text(says, timeout=10_000)
+        expect(page.locator("[data-market]")).to_have_text(
+            re.compile(r"^market open until 13:00 ET \(early close\) · closes in 4[45] min$"), timeout=20_000)
+        expect(page.locator(".ts-clock")).to_have_text(re.compile(r"^12:1\d:\d\d ET$"))
+    finally:
+        page.context.close()
+        clock_offset_s.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def thanksgiving(redis_url) -> Iterator[Served]:
+    """The real page, served with its clock set to Thanksgiving."""
+    served = serve(redis_url, {"TICKSTOCK_CLOCK": THANKSGIVING})
+    yield served
+    stop(served)
+
+
+def test_the_served_page_says_the_market_is_closed_for_thanksgiving(browser, thanksgiving):
+    page = open_page(browser, thanksgiving.url, width=1600)
+    try:
+        expect(page.locator("[data-market]")).to_have_text("market closed for Thanksgiving · opens Fri 09:30 ET",
+                                                           timeout=10_000)
     finally:
         page.close()
-        stop(served)
 
 
-def test_a_quiet_page_sends_no_figures_and_a_change_sends_only_its_own(browser, served):
+def test_a_quiet_page_sends_no_figures_and_a_change_sends_only_its_own(browser, thanksgiving):
     frames: list[str] = []
     page = browser.new_page(viewport={"width": 1600, "height": 900})
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
     try:
-        page.goto(served.url)
-        expect(page.locator('[data-metric="rejected"] .v')).to_have_text(re.compile(r"\d+"), timeout=30_000)
-        page.wait_for_timeout(2500)  # the first full figures have come; the page is quiet
+        page.goto(thanksgiving.url)
+        rejected = page.locator('[data-metric="rejected"] .v')
+        expect(rejected).to_have_text(re.compile(r"\d+"), timeout=30_000)
+        page.wait_for_timeout(2000)  # the first full figures have come; the page is quiet
         frames.clear()
-        page.wait_for_timeout(2500)
-        assert not [f for f in frames if "esm_event" in f and '"dedup rate"' in f]  # nothing changed, nothing sent
-        before = int(page.locator('[data-metric="rejected"] .v').inner_text())
-        served.publish("patterns:streaming", "this is not json")
-        expect(page.locator('[data-metric="rejected"] .v')).to_have_text(str(before + 1), timeout=10_000)
-        sent = [json.dumps(f) for f in frames if '"rejected"' in f]
+        page.wait_for_timeout(2000)
+        assert not [f for f in frames if "esm_event" in f and "dedup rate" in f]  # nothing changed, nothing sent
+        before = int(rejected.inner_text())
+        thanksgiving.publish("patterns:streaming", "this is not json")
+        expect(rejected).to_have_text(str(before + 1), timeout=10_000)
+        sent = [f for f in frames if '"rejected"' in f]
         assert sent and not [f for f in sent if "dedup rate" in f]  # the changed cards only
     finally:
         page.close()
