@@ -1,0 +1,661 @@
+"""The page's own cost in Chromium: renderer CPU, the main thread's long tasks, and what dominates.
+
+A private Redis, `tickstock serve` as a subprocess, ONE page in headless Chromium. The page opens
+with no load; then a publisher process sends a simulated TickStockPL stream (500 symbols:
+indicators, patterns, indicator and critical alerts, health) at `--rate` events/s. After
+`--warmup` seconds (the tables fill), a `--seconds` window is measured with nothing attached to
+the page but two passive observers:
+
+- CPU, as % of one core: the CPU time (user + system, from /proc via psutil) of Chromium's
+  renderer process over the window, split by thread (main, compositor, raster and other pool
+  workers, IO), and of every Chromium process (browser, GPU/viz, network). Process CPU time is
+  the headline rather than CDP's `TaskDuration`: that counts the main thread only, so the
+  compositor and raster threads, a real part of what the page costs, would be missing.
+  `Performance.getMetrics` (in thread time) still splits the main thread's time into script,
+  style and layout; the rest of its tasks is paint, commit, messaging and GC outside script.
+  The browser and network processes also carry Playwright's own instrumentation (it reports
+  every websocket frame over CDP), so the renderer is the figure to judge the page by.
+- Long tasks: a PerformanceObserver (registered before any page script) keeps every `longtask`
+  entry (main-thread tasks over 50 ms: count, max, p95) and every `long-animation-frame` entry
+  (frames over 50 ms, with the scripts that ran in them: which function, how long, and the
+  style/layout/render time of the frame). These are wall times: on a crowded machine a task
+  that waits for a core grows too, so the trace below also gives each long task's CPU time.
+
+Then, under the same load, attribution (these add overhead, so they come after the window):
+a Chromium trace (`--trace-seconds`) gives the main thread's CPU by kind of work (script, GC,
+style, layout, paint/composite, other) and by script, frames, layouts and paints per second
+(paint by layer), and the anatomy of its longest tasks (wall and CPU); a
+sampling CPU profile (`--profile-seconds`) gives the functions that take the time, grouped by
+the page component whose code they are (LiveTable, Bokeh charts, HTML panes, Bokeh's document
+and websocket handling, Panel). Finally the load stops and the page is measured idle for
+`--idle-seconds` (the page's fixed cost: clocks and the once-a-second panes).
+
+    python benchmarks/page_cpu.py [--rate 1000] [--seconds 60] [--warmup 10] [--width 1500]
+
+Prints figures as it goes and a summary; the last line is one JSON object with every figure.
+Targets: the renderer at most 20 % of a core, and no main-thread task over 50 ms. Stops by itself
+(a watchdog) and leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import psutil  # noqa: E402
+from _common import (  # noqa: E402
+    install_signal_handlers,
+    kill_descendants,
+    leftovers,
+    log,
+    pct,
+    private_redis,
+    start_watchdog,
+)
+from _page import CHROMIUM_ARGS, CHROMIUM_PATH  # noqa: E402
+from _publisher import Publisher  # noqa: E402
+from _server import Server  # noqa: E402
+
+TARGET_PCT = 20.0  # % of one core, the renderer
+SATURATED = 0.9  # the machine's busy share of all its cores from which the figures are not the page's own
+LONG_MS = 50.0  # a main-thread task longer than this blocks input noticeably (and is a `longtask`)
+
+# ------------------------------------------------------------------ in the page
+
+# Registered before any page script: keeps long tasks and long animation frames (with their
+# scripts' attribution) in window.__tsLong. Passive: the browser reports only entries over 50 ms.
+OBSERVE_JS = r"""
+(() => {
+  if (window.__tsLong) return;
+  const tasks = [], frames = [], ws = {messages: 0, bytes: 0}, rows = {};
+  window.__tsLong = {tasks, frames, ws, rows};
+  const Native = window.WebSocket;  // counts what the page is sent, to tell a page that kept up
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (e) => { ws.messages++; ws.bytes += e.data.length || e.data.byteLength || 0; });
+    }
+  };
+  document.addEventListener("tickstock-rows", (e) => { rows[e.detail.table] = (rows[e.detail.table] || 0) + e.detail.rows; });
+  const keep = (type, fn) => {
+    try { new PerformanceObserver((list) => list.getEntries().forEach(fn)).observe({type, buffered: true}); }
+    catch (e) { window.__tsLong[type] = String(e); }
+  };
+  keep("longtask", (e) => tasks.push({start: e.startTime, duration: e.duration}));
+  keep("long-animation-frame", (e) => frames.push({
+    start: e.startTime, duration: e.duration, blocking: e.blockingDuration,
+    render: e.renderStart ? e.startTime + e.duration - e.renderStart : 0,
+    style_layout: e.styleAndLayoutStart ? e.startTime + e.duration - e.styleAndLayoutStart : 0,
+    scripts: e.scripts.map((s) => ({duration: s.duration, invoker: s.invoker, type: s.invokerType,
+      fn: s.sourceFunctionName, url: s.sourceURL, pos: s.sourceCharPosition,
+      forced_layout: s.forcedStyleAndLayoutDuration}))}));
+})();
+"""
+
+WINDOW_JS = """([lo, hi]) => { const L = window.__tsLong;
+  const inside = (e) => e.start >= lo && e.start < hi;
+  return {tasks: L.tasks.filter(inside), frames: L.frames.filter(inside)}; }"""
+COUNTS_JS = "() => ({ws: {...window.__tsLong.ws}, rows: {...window.__tsLong.rows}})"
+
+
+def received(before: dict, after: dict, wall: float) -> dict:
+    """What the page was sent per second over the window: websocket messages (Bokeh sends a message
+    as several), KiB, and the rows each live table announced (table.js's `tickstock-rows` events)."""
+    per_s = lambda a, b: round((a - b) / wall, 1)  # noqa: E731
+    return {"websocket_messages_per_s": per_s(after["ws"]["messages"], before["ws"]["messages"]),
+            "websocket_kib_per_s": per_s(after["ws"]["bytes"] / 1024, before["ws"]["bytes"] / 1024),
+            "rows_per_s": {k: per_s(v, before["rows"].get(k, 0)) for k, v in after["rows"].items()}}
+
+# ------------------------------------------------------------------ processes and threads
+
+
+def chromium_kind(p: psutil.Process) -> str:
+    """renderer / gpu / utility (network, storage) / browser, from Chromium's --type switch."""
+    m = re.search(r"--type=([\w-]+)", " ".join(p.cmdline()))
+    return "browser" if m is None else {"gpu-process": "gpu"}.get(m.group(1), m.group(1))
+
+
+def chromium_processes(root: psutil.Process) -> list[psutil.Process]:
+    out = []
+    for p in root.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if "chrom" in p.name().lower() or "headless_shell" in p.name().lower():
+                out.append(p)
+    return out
+
+
+def thread_name(pid: int, tid: int) -> str:
+    """The thread's name with its serial number dropped (ThreadPoolForeg, CompositorTileW, ...); the
+    process's own thread is the renderer's main thread (its name is the executable's)."""
+    if tid == pid:
+        return "main"
+    try:
+        name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+    return re.sub(r"[\d/]+$", "", name) or name
+
+
+class ChromiumMeter:
+    """CPU seconds of every Chromium process, and of each renderer thread, between two instants."""
+
+    def __init__(self):
+        self.me = psutil.Process()
+        self._t0 = 0.0
+        self._procs: dict[int, float] = {}
+        self._threads: dict[tuple[int, int], float] = {}
+
+    def _snapshot(self) -> tuple[dict, dict, dict]:
+        procs, threads, kinds = {}, {}, {}
+        for p in chromium_processes(self.me):
+            with contextlib.suppress(psutil.Error):
+                kinds[p.pid] = chromium_kind(p)
+                t = p.cpu_times()
+                procs[p.pid] = t.user + t.system
+                if kinds[p.pid] == "renderer":
+                    for th in p.threads():
+                        threads[(p.pid, th.id)] = th.user_time + th.system_time
+        return procs, threads, kinds
+
+    def start(self) -> None:
+        self._procs, self._threads, _ = self._snapshot()
+        self._t0 = time.monotonic()
+        psutil.cpu_percent(None)
+
+    def stop(self) -> dict:
+        procs, threads, kinds = self._snapshot()
+        wall = time.monotonic() - self._t0
+        cores = psutil.cpu_count() or 1
+        machine = psutil.cpu_percent(None) * cores
+        to_pct = lambda s: round(100 * s / wall, 1)  # noqa: E731
+        by_kind: Counter = Counter()
+        for pid, cpu in procs.items():
+            by_kind[kinds[pid]] += cpu - self._procs.get(pid, 0.0)
+        by_thread: Counter = Counter()
+        for (pid, tid), cpu in threads.items():
+            by_thread[thread_name(pid, tid)] += cpu - self._threads.get((pid, tid), 0.0)
+        return {"wall_s": round(wall, 1), "machine_busy_pct_of_one_core": round(machine, 1),
+                "machine_saturated": machine >= SATURATED * 100 * cores,
+                "renderer": to_pct(by_kind["renderer"]), "chromium_all": to_pct(sum(by_kind.values())),
+                "by_process": {k: to_pct(v) for k, v in by_kind.most_common()},
+                "renderer_threads": {k: to_pct(v) for k, v in by_thread.most_common() if v > 0.005 * wall}}
+
+
+# ------------------------------------------------------------------ CDP Performance metrics
+
+METRICS = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration", "LayoutCount",
+           "RecalcStyleCount", "JSHeapUsedSize", "Nodes", "JSEventListeners")
+
+
+def cdp_metrics(cdp) -> dict[str, float]:
+    return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+
+def metrics_delta(before: dict, after: dict, wall: float) -> dict:
+    """The main thread's busy time over the window, split, as % of wall time (CDP's own clocks)."""
+    share = {k: round(100 * (after[k] - before[k]) / wall, 1)
+             for k in ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")}
+    share["other_in_tasks"] = round(share["TaskDuration"] - share["ScriptDuration"] - share["LayoutDuration"]
+                                    - share["RecalcStyleDuration"], 1)
+    return {"pct_of_wall": share,
+            "layouts_per_s": round((after["LayoutCount"] - before["LayoutCount"]) / wall, 1),
+            "style_recalcs_per_s": round((after["RecalcStyleCount"] - before["RecalcStyleCount"]) / wall, 1),
+            "js_heap_mb": round(after["JSHeapUsedSize"] / 2**20, 1), "dom_nodes": int(after["Nodes"]),
+            "js_event_listeners": int(after["JSEventListeners"])}
+
+
+# ------------------------------------------------------------------ long tasks
+
+
+def long_task_figures(seen: dict) -> dict:
+    durations = [t["duration"] for t in seen["tasks"]]
+    frames = seen["frames"]
+    scripts: dict[str, list[float]] = defaultdict(list)
+    for f in frames:
+        for s in f["scripts"]:
+            scripts[script_label(s)].append(s["duration"])
+    return {
+        "long_tasks": {"count_over_50ms": len(durations), "max_ms": round(max(durations, default=0), 1),
+                       "p95_ms": round(pct(durations, 95) or 0, 1), "total_ms": round(sum(durations)),
+                       "count_over_100ms": sum(d > 100 for d in durations)},
+        "longest_tasks": [longest_task(t, frames) for t in sorted(seen["tasks"], key=lambda t: -t["duration"])[:5]],
+        "long_frames": {"count": len(frames), "max_ms": round(max((f["duration"] for f in frames), default=0), 1),
+                        "style_layout_ms_total": round(sum(f["style_layout"] for f in frames)),
+                        "render_ms_total": round(sum(f["render"] for f in frames)),
+                        "script_ms_total": round(sum(s["duration"] for f in frames for s in f["scripts"]))},
+        "long_frame_scripts": [{"script": k, "count": len(v), "total_ms": round(sum(v)), "max_ms": round(max(v))}
+                               for k, v in sorted(scripts.items(), key=lambda kv: -sum(kv[1]))[:10]],
+    }
+
+
+def longest_task(task: dict, frames: list[dict]) -> dict:
+    """A long task with the long animation frame it was part of, if any: its rendering time (style,
+    layout, paint) and its scripts."""
+    lo, hi = task["start"], task["start"] + task["duration"]
+    frame = next((f for f in frames if f["start"] <= hi and lo <= f["start"] + f["duration"]), None)
+    out = {"ms": round(task["duration"]), "at_s": round(task["start"] / 1000, 1)}
+    if frame is not None:
+        out.update(frame_ms=round(frame["duration"]), render_ms=round(frame["render"]),
+                   style_layout_ms=round(frame["style_layout"]),
+                   scripts=[f"{script_label(s)} {round(s['duration'])} ms" for s in frame["scripts"]][:4])
+    return out
+
+
+def script_label(s: dict) -> str:
+    """A long frame's script as `invoker -> function (file)`."""
+    url = (s.get("url") or "").split("?")[0].rsplit("/", 1)[-1][:40]
+    fn = s.get("fn") or "?"
+    return f"{s.get('invoker') or s.get('type')} -> {fn} ({url or 'inline'})"
+
+
+# ------------------------------------------------------------------ trace: kinds of work
+
+KIND_OF = {
+    "script": ("FunctionCall", "EvaluateScript", "TimerFire", "FireAnimationFrame", "EventDispatch",
+               "RunMicrotasks", "V8.Execute", "v8.run", "v8.compile", "v8.compileModule", "v8.evaluateModule",
+               "v8.callFunction", "V8.Compile", "V8.CompileCode", "v8.produceCache", "CompileScript",
+               "FireIdleCallback", "ResizeObserver", "IntersectionObserverController::computeIntersections",
+               "XHRReadyStateChange", "ParseHTML", "WebSocketReceiveHandshakeResponse"),
+    "gc": ("MajorGC", "MinorGC", "V8.GCScavenger", "V8.GCFinalizeMC", "V8.GCIncrementalMarking",
+           "V8.GC_MC_BACKGROUND_EVACUATE_COPY", "BlinkGC.AtomicPhase", "ThreadState::performIdleLazySweep",
+           "BlinkGC.IncrementalMarkingStep", "BlinkGC.CompleteSweep", "V8.GCCompactor", "V8.GCScavengerTask",
+           "V8.GC_MC_COMPLETE_SWEEPING", "V8.GCIncrementalMarkingFinalize", "V8.GCIncrementalMarkingStart",
+           "V8.GCFinalizeMCReduceMemory", "V8.GCMarkingTask", "V8.GCEpilogue", "V8.GCPrologue"),
+    "style": ("UpdateLayoutTree", "RecalculateStyles", "ParseAuthorStyleSheet", "InvalidateLayout"),
+    "layout": ("Layout", "HitTest", "UpdateLayerTree", "UpdateLayer"),
+    "paint_composite": ("PrePaint", "Paint", "PaintImage", "Layerize", "CompositeLayers", "Commit",
+                        "UpdateLayerTree", "ProxyMain::BeginMainFrame::commit", "PaintSetup", "Decode Image",
+                        "RasterTask", "Rasterize", "ScrollLayer"),
+}
+EVENT_KIND = {name: kind for kind, names in KIND_OF.items() for name in names}
+TASK_NAMES = ("ThreadControllerImpl::RunTask", "RunTask")
+
+
+def kind_of(name: str) -> str:
+    if name in EVENT_KIND:
+        return EVENT_KIND[name]
+    if name.startswith(("V8.GC", "BlinkGC", "v8.gc")):
+        return "gc"
+    if name.startswith(("V8.", "v8.")):
+        return "script"
+    return "other"
+
+
+def main_thread_events(events: list[dict]) -> list[tuple]:
+    """The busiest renderer main thread's complete events as (start, end, name, args, cpu) in µs, by
+    start; cpu is the thread's own time (`tdur`), so waiting for a core on a busy machine is left out."""
+    mains = {(e["pid"], e["tid"]) for e in events
+             if e.get("name") == "thread_name" and e.get("args", {}).get("name") == "CrRendererMain"}
+    out: dict[tuple, list[tuple]] = defaultdict(list)
+    for e in events:
+        key = (e.get("pid"), e.get("tid"))
+        if key in mains and e.get("ph") == "X" and "ts" in e:
+            dur = e.get("dur", 0)
+            out[key].append((e["ts"], e["ts"] + dur, e["name"], e.get("args") or {}, e.get("tdur", dur)))
+    if not out:
+        return []
+    evs = max(out.values(), key=len)
+    evs.sort(key=lambda x: (x[0], -x[1]))
+    return evs
+
+
+def nest(evs: list[tuple]) -> list[dict]:
+    """Each event with its self CPU time (its children's subtracted), the top-level task it belongs
+    to, and whether a FunctionCall encloses it."""
+    stack: list[dict] = []
+    out: list[dict] = []
+    task = -1
+    for ts, end, name, args, cpu in evs:
+        while stack and ts >= stack[-1]["end"]:
+            stack.pop()
+        if not stack:
+            task += 1
+        e = {"ts": ts, "end": min(end, stack[-1]["end"]) if stack else end, "name": name, "args": args,
+             "cpu": cpu, "own": cpu, "task": task,
+             "in_call": bool(stack) and (stack[-1]["in_call"] or stack[-1]["name"] == "FunctionCall")}
+        if stack:
+            stack[-1]["own"] -= cpu
+        out.append(e)
+        stack.append(e)
+    return out
+
+
+def trace_summary(path: str, seconds: float) -> dict:
+    """From a Chromium trace of the page: the main thread's CPU by kind of work and by event, the
+    scripts that run (outermost function calls), how often it makes frames, lays out and paints
+    (paint by layer), and the anatomy of its longest tasks."""
+    with open(path) as f:
+        data = json.load(f)
+    events = data["traceEvents"] if isinstance(data, dict) else data
+    timed = nest(main_thread_events(events))
+    if not timed:
+        return {}
+    ms, per_s = seconds * 1000, lambda n: round(n / seconds, 1)  # noqa: E731
+    share = lambda us: round(100 * us / 1000 / ms, 1)  # noqa: E731
+    kinds, names, calls, counts = Counter(), Counter(), Counter(), Counter()
+    paints: dict[str, list[float]] = defaultdict(list)
+    tasks: dict[int, dict] = {}
+    for e in timed:
+        name, own = e["name"], e["own"]
+        kinds["other" if name in TASK_NAMES else kind_of(name)] += own
+        names[name] += own
+        counts[name] += 1
+        t = tasks.setdefault(e["task"], {"wall": e["end"] - e["ts"], "cpu": e["cpu"], "kinds": Counter(),
+                                         "calls": Counter()})
+        t["kinds"][kind_of(name)] += own
+        if name == "FunctionCall" and not e["in_call"]:
+            calls[call_label(e["args"])] += e["cpu"]
+            t["calls"][call_label(e["args"])] += e["cpu"]
+        if name == "Paint":
+            paints[(e["args"].get("data") or {}).get("nodeName", "?")[:60]].append(e["cpu"])
+    counts.update(e["name"] for e in events if e.get("ph") in ("I", "i", "n") and e.get("name") == "WebSocketReceive")
+    longest = sorted(tasks.values(), key=lambda t: -t["wall"])[:5]
+    return {
+        "seconds": round(seconds, 1),
+        "main_thread_cpu_pct": share(sum(t["cpu"] for t in tasks.values())),
+        "main_thread_busy_wall_pct": share(sum(t["wall"] for t in tasks.values())),
+        "cpu_pct_by_kind": {k: share(v) for k, v in kinds.most_common()},
+        "cpu_pct_by_event": {k: share(v) for k, v in names.most_common(12)},
+        "cpu_pct_by_script": {k: share(v) for k, v in calls.most_common(10)},
+        "per_s": {"frames (Commit)": per_s(counts["Commit"]), "layouts": per_s(counts["Layout"]),
+                  "style_recalcs": per_s(counts["UpdateLayoutTree"]), "paints": per_s(counts["Paint"]),
+                  "animation_frame_callbacks": per_s(counts["FireAnimationFrame"]),
+                  "websocket_frames_received": per_s(counts["WebSocketReceive"]),
+                  "script_calls": per_s(counts["FunctionCall"])},
+        "paint_by_layer": {k: {"per_s": per_s(len(v)), "cpu_pct": share(sum(v))}
+                           for k, v in sorted(paints.items(), key=lambda kv: -sum(kv[1]))[:5]},
+        "layout_objects_max": max((e["args"].get("beginData", {}).get("totalObjects", 0) for e in timed
+                                   if e["name"] == "Layout"), default=0),
+        "tasks_over_50ms_wall": sum(t["wall"] > LONG_MS * 1000 for t in tasks.values()),
+        "tasks_over_50ms_cpu": sum(t["cpu"] > LONG_MS * 1000 for t in tasks.values()),
+        "longest_tasks": [{"wall_ms": round(t["wall"] / 1000, 1), "cpu_ms": round(t["cpu"] / 1000, 1),
+                           "cpu_ms_by_kind": {k: round(v / 1000, 1) for k, v in t["kinds"].most_common(4)},
+                           "scripts_ms": {k: round(v / 1000, 1) for k, v in t["calls"].most_common(3)}}
+                          for t in longest],
+    }
+
+
+def call_label(args: dict) -> str:
+    """A FunctionCall as `function (file:line)`; LiveTable's ESM module is a blob: URL."""
+    d = args.get("data") or {}
+    url = d.get("url") or ""
+    where = "table.js (ESM blob)" if url.startswith("blob:") else url.split("?")[0].rsplit("/", 1)[-1][:40]
+    return f"{d.get('functionName') or '(anonymous)'} ({where or 'inline'}:{d.get('lineNumber', 0)})"
+
+
+# ------------------------------------------------------------------ CPU profile: which code
+
+# A sample belongs to the first component (in this order) one of whose rules matches a frame of its
+# stack: (component, function-name pattern or None, url pattern or None). Bokeh's minified bundle
+# keeps method names, so its work is told apart by them; LiveTable's ESM module is a blob: URL.
+COMPONENTS = [
+    ("LiveTable (table.js)", r"^(paint|fill|texts|fmt|newRow|add|schedule)$", r"^blob:"),
+    ("Bokeh charts: canvas paint", r"^(repaint|_actual_paint|_paint_levels|_paint_empty|request_repaint)$", r"bokeh"),
+    ("Bokeh charts: ranges and axes", r"^(_tick_label_extents|update_range|update_dataranges)$", r"bokeh"),
+    ("Bokeh layout (after a resize or a child's change)", r"^(after_resize|compute_layout|_compute_layout|"
+     r"_invalidate_layout_if_needed|invalidate_layout|resize_layout|update_layout)$", r"bokeh"),
+    ("Panel HTML panes (markup replaced)", r"(html|markup|HTML|Markup)", r"panel"),
+    ("Panel (other)", None, r"panel"),
+    ("Bokeh websocket message / document patch", r"^(_on_message|consume|apply_json_patch|_handle_notebook|"
+     r"_decode|decode|_deserialize|deserialize|_repull_session_doc)$", r"bokeh"),
+    ("Bokeh (other)", None, r"bokeh"),
+]
+
+
+def frame_key(cf: dict) -> str:
+    url = (cf.get("url") or "").split("?")[0].rsplit("/", 1)[-1][:40]
+    return f"{cf.get('functionName') or '(anonymous)'} ({url or 'native'}:{cf.get('lineNumber', -1) + 1})"
+
+
+def profile_summary(profile: dict) -> dict:
+    """Self and inclusive time of functions, and time by page component, from a CPU profile."""
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    parent = {c: n["id"] for n in profile["nodes"] for c in n.get("children", [])}
+    samples, deltas = profile.get("samples", []), profile.get("timeDeltas", [])
+    total_us = (profile["endTime"] - profile["startTime"]) or 1
+    own: Counter = Counter()
+    incl: Counter = Counter()
+    comp: Counter = Counter()
+    rules = [(name, fn and re.compile(fn), url and re.compile(url)) for name, fn, url in COMPONENTS]
+    for i, sid in enumerate(samples):
+        dt = deltas[i + 1] if i + 1 < len(deltas) else 0  # a sample stands for the time until the next
+        leaf = nodes[sid]["callFrame"]
+        name = leaf.get("functionName", "")
+        if name in ("(idle)", "(root)"):
+            continue
+        own[frame_key(leaf)] += dt
+        chain, nid = [], sid
+        while nid is not None:
+            chain.append(nodes[nid]["callFrame"])
+            nid = parent.get(nid)
+        for key in {frame_key(cf) for cf in chain if cf.get("url")}:
+            incl[key] += dt
+        comp[component(chain, name, rules)] += dt
+    pct_of = lambda us: round(100 * us / total_us, 1)  # noqa: E731
+    return {"seconds": round(total_us / 1e6, 1),
+            "by_component_pct_of_wall": {k: pct_of(v) for k, v in comp.most_common()},
+            "top_self_pct_of_wall": {k: pct_of(v) for k, v in own.most_common(15)},
+            "top_inclusive_pct_of_wall": {k: pct_of(v) for k, v in incl.most_common(15)}}
+
+
+def component(chain: list[dict], leaf_name: str, rules: list) -> str:
+    if leaf_name == "(program)":
+        return "(program): native work outside JS (style, layout, paint, messages)"
+    if leaf_name == "(garbage collector)":
+        return leaf_name
+    for label, fn_rx, url_rx in rules:
+        for cf in chain:
+            if (fn_rx is None or fn_rx.search(cf.get("functionName", ""))) and url_rx.search(cf.get("url", "")):
+                return label
+    return "other (native, page scripts)"
+
+
+# ------------------------------------------------------------------ the run
+
+
+def open_page(context, url: str, timeout_ms: int = 120_000):
+    """The dashboard in a new page, once its first live table is drawn (a table element, whatever the
+    titles and layout around it), with dialogs dismissed."""
+    page = context.new_page()
+    page.on("dialog", lambda d: d.dismiss())
+    page.goto(url, timeout=timeout_ms)
+    page.locator("table").first.wait_for(timeout=timeout_ms)
+    return page
+
+
+def measure_window(browser, page, cdp, seconds: float, task_trace: bool) -> dict:
+    """CPU by process and thread, CDP metrics, and the long tasks and frames inside the window; with
+    `task_trace`, a trace of top-level tasks only (cheap) gives every main-thread task's CPU time."""
+    path = None
+    if task_trace:
+        fd, path = tempfile.mkstemp(prefix="tickstock-page-cpu-tasks-", suffix=".json")
+        os.close(fd)
+        browser.start_tracing(page=page, path=path, categories=["toplevel"])
+    try:
+        meter = ChromiumMeter()
+        lo, counts = page.evaluate("performance.now()"), page.evaluate(COUNTS_JS)
+        before = cdp_metrics(cdp)
+        meter.start()
+        time.sleep(seconds)  # nothing to pump: the observers keep their entries in the page
+        cpu = meter.stop()
+        after = cdp_metrics(cdp)
+        hi = page.evaluate("performance.now()")
+        seen = page.evaluate(WINDOW_JS, [lo, hi])
+        out = {"cpu_pct_of_one_core": cpu, "cdp_main_thread": metrics_delta(before, after, cpu["wall_s"]),
+               "page_received": received(counts, page.evaluate(COUNTS_JS), cpu["wall_s"]), **long_task_figures(seen)}
+        if path is not None:
+            browser.stop_tracing()
+            out["main_thread_tasks"] = task_cpu_figures(path)
+        return out
+    finally:
+        if path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def task_cpu_figures(path: str) -> dict:
+    """Every main-thread task's wall and CPU time from a `toplevel` trace: a task that is long in wall
+    time but not in CPU time waited for a core (the machine, not the page)."""
+    with open(path) as f:
+        data = json.load(f)
+    top: dict[int, dict] = {}  # the outermost event of each task
+    for e in nest(main_thread_events(data["traceEvents"] if isinstance(data, dict) else data)):
+        top.setdefault(e["task"], e)
+    wall = [(e["end"] - e["ts"]) / 1000 for e in top.values()]
+    cpu = [e["cpu"] / 1000 for e in top.values()]
+    return {"tasks": len(top), "over_50ms_cpu": sum(c > LONG_MS for c in cpu),
+            "over_50ms_wall": sum(w > LONG_MS for w in wall),
+            "max_cpu_ms": round(max(cpu, default=0), 1), "p95_cpu_ms": round(pct(cpu, 95) or 0, 1),
+            "max_wall_ms": round(max(wall, default=0), 1), "p95_wall_ms": round(pct(wall, 95) or 0, 1)}
+
+
+def attribution(browser, page, cdp, trace_s: float, profile_s: float, keep_trace: str | None) -> dict:
+    out: dict = {}
+    if trace_s > 0:
+        path = keep_trace
+        if path is None:
+            fd, path = tempfile.mkstemp(prefix="tickstock-page-cpu-", suffix=".json")
+            os.close(fd)
+        try:
+            browser.start_tracing(page=page, path=path, categories=[
+                "devtools.timeline", "disabled-by-default-devtools.timeline", "toplevel", "v8", "blink.user_timing"])
+            t0 = time.monotonic()
+            time.sleep(trace_s)
+            browser.stop_tracing()
+            out["trace"] = trace_summary(path, time.monotonic() - t0)
+        finally:
+            if not keep_trace:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        log(f"trace: main thread CPU {out['trace'].get('main_thread_cpu_pct')} % of one core, by kind "
+            f"{out['trace'].get('cpu_pct_by_kind')}")
+    if profile_s > 0:
+        cdp.send("Profiler.enable")
+        cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+        cdp.send("Profiler.start")
+        time.sleep(profile_s)
+        out["profile"] = profile_summary(cdp.send("Profiler.stop")["profile"])
+        cdp.send("Profiler.disable")
+        log(f"profile by component: {out['profile']['by_component_pct_of_wall']}")
+    return out
+
+
+def print_summary(r: dict) -> None:
+    w = r["window"]
+    cpu, lt, cdp = w["cpu_pct_of_one_core"], w["long_tasks"], w["cdp_main_thread"]["pct_of_wall"]
+    print(f"\n=== page cost in Chromium, one page at {r['rate']:g} events/s, {cpu['wall_s']:g} s window ===")
+    print(f"renderer CPU      {cpu['renderer']:6.1f} % of one core  (target <= {TARGET_PCT:g})")
+    print(f"all Chromium      {cpu['chromium_all']:6.1f} % of one core  {cpu['by_process']}")
+    print(f"renderer threads  {cpu['renderer_threads']}")
+    print(f"page received     {w['page_received']}")
+    if cpu["machine_saturated"]:
+        print(f"WARNING: the machine was saturated ({cpu['machine_busy_pct_of_one_core']} % of one core busy on "
+              f"{r['cpus']} cores): a starved page draws less, so its CPU is understated and its tasks' wall times "
+              "overstated; rerun on a quieter machine")
+    print(f"main thread (CDP) tasks {cdp['TaskDuration']} % of wall: script {cdp['ScriptDuration']}, "
+          f"style {cdp['RecalcStyleDuration']}, layout {cdp['LayoutDuration']}, other {cdp['other_in_tasks']}")
+    print(f"long tasks        {lt['count_over_50ms']} over 50 ms ({lt['count_over_100ms']} over 100 ms), "
+          f"max {lt['max_ms']} ms, p95 {lt['p95_ms']} ms  (target: none over 50 ms)")
+    if "main_thread_tasks" in w:
+        print(f"main-thread tasks {w['main_thread_tasks']}  (trace: CPU time vs wall time of each task)")
+    print(f"long frames       {w['long_frames']}")
+    for s in w["long_frame_scripts"][:6]:
+        print(f"   {s['total_ms']:6d} ms in {s['count']:4d} long frames (max {s['max_ms']} ms): {s['script']}")
+    if "idle" in r:
+        print(f"idle page         renderer {r['idle']['cpu_pct_of_one_core']['renderer']} % of one core, "
+              f"{r['idle']['long_tasks']['count_over_50ms']} long tasks")
+    for name, figures in r.get("attribution", {}).items():
+        print(f"{name}:")
+        for k, v in figures.items():
+            print(f"   {k}: {v}")
+    print(f"targets: {r['targets']}")
+
+
+def run(args, result: dict) -> None:
+    """Serve, open the page, load it, measure; figures into `result`. Everything started is stopped."""
+    loaded = args.warmup + args.seconds + args.trace_seconds + args.profile_seconds
+    with contextlib.ExitStack() as stack:
+        stack.callback(kill_descendants)  # last resort, after the orderly stops below
+        url, _ = private_redis(stack)
+        server = Server(url)
+        stack.callback(server.stop)
+        log("starting tickstock serve ...")
+        server.start()
+        publisher = Publisher(url, server.prefix, [(loaded + 60, args.rate)], {}, pregenerate=int(args.rate * (loaded + 5)))
+        stack.callback(publisher.close)
+
+        from playwright.sync_api import sync_playwright
+
+        pw = stack.enter_context(sync_playwright())
+        browser = pw.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
+        stack.callback(browser.close)
+        context = browser.new_context(viewport={"width": args.width, "height": args.height})
+        context.add_init_script(OBSERVE_JS)
+        page = open_page(context, server.url)
+        cdp = context.new_cdp_session(page)
+        cdp.send("Performance.enable", {"timeDomain": "threadTicks"})
+        log(f"page open ({server.url}); publishing {args.rate:g} events/s, warm-up {args.warmup:g} s")
+        publisher.start()
+        time.sleep(args.warmup)
+        log(f"measuring {args.seconds:g} s ...")
+        window = measure_window(browser, page, cdp, args.seconds, not args.no_task_trace)
+        result["window"] = window
+        log(f"renderer {window['cpu_pct_of_one_core']['renderer']} % of one core, all Chromium "
+            f"{window['cpu_pct_of_one_core']['chromium_all']} %; long tasks {window['long_tasks']}")
+        result["attribution"] = attribution(browser, page, cdp, args.trace_seconds, args.profile_seconds,
+                                            args.keep_trace)
+        pub = publisher.finish()
+        result["publish_rate_achieved"] = round(pub["sent"] / pub["elapsed_s"], 1)
+        result["session_dropped"] = [c.get("dropped") for c in server.status()["buffer"]["consumers"]]
+        if args.idle_seconds > 0:
+            time.sleep(2)  # the last flush
+            result["idle"] = measure_window(browser, page, cdp, args.idle_seconds, False)
+    cpu, lt = window["cpu_pct_of_one_core"], window["long_tasks"]
+    result["targets"] = {"renderer_le_20pct": cpu["renderer"] <= TARGET_PCT,
+                         "chromium_all_le_20pct": cpu["chromium_all"] <= TARGET_PCT,
+                         "no_task_over_50ms": lt["count_over_50ms"] == 0}
+    if "main_thread_tasks" in window:
+        result["targets"]["no_task_over_50ms_cpu"] = window["main_thread_tasks"]["over_50ms_cpu"] == 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=float, default=1000.0, help="events/s published (default 1000)")
+    ap.add_argument("--seconds", type=float, default=60.0, help="measured window, s (default 60)")
+    ap.add_argument("--warmup", type=float, default=10.0, help="load before the window, s (default 10)")
+    ap.add_argument("--no-task-trace", action="store_true",
+                    help="no `toplevel` trace during the window (no CPU time per long task)")
+    ap.add_argument("--trace-seconds", type=float, default=8.0, help="Chromium trace after the window (0: none)")
+    ap.add_argument("--keep-trace", metavar="PATH", help="keep the trace there (chrome://tracing, Perfetto)")
+    ap.add_argument("--profile-seconds", type=float, default=8.0, help="CPU profile after the trace (0: none)")
+    ap.add_argument("--idle-seconds", type=float, default=10.0, help="the page with no load at the end (0: none)")
+    ap.add_argument("--width", type=int, default=1500, help="viewport width, px (default 1500)")
+    ap.add_argument("--height", type=int, default=1200, help="viewport height, px (default 1200)")
+    args = ap.parse_args()
+    install_signal_handlers()
+    watchdog = start_watchdog(args.warmup + args.seconds * 2 + args.trace_seconds + args.profile_seconds
+                              + args.idle_seconds + 300)
+    result: dict = {"rate": args.rate, "window_s": args.seconds, "warmup_s": args.warmup,
+                    "viewport": [args.width, args.height], "cpus": psutil.cpu_count()}
+    try:
+        run(args, result)
+    finally:
+        watchdog.set()
+        result["leftover_processes"] = leftovers()
+    print_summary(result)
+    print(json.dumps(result, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
