@@ -7,8 +7,10 @@
 // A `wrap` table (a few rows of long text) draws every row, each as tall as its text.
 
 const OVERSCAN = 6;     // rows drawn beyond the screen's edges
-const MAX_CH = 48;      // a column never grows wider than this many characters (the rest on hover)
-const PAD_PX = 18;      // a cell's padding and border, beside its characters
+const MAX_CH = 48;      // a column is never sized wider than this many characters (the rest on hover)
+const GROW_CH = 64;     // nor is the `grow` column (sentences, parameters), which also takes the room left
+const WRAP_CH = 16;     // in a `wrap` table the `grow` column wraps: it asks for no more than this
+const PAD_PX = 14;      // a cell's padding and border, beside its characters
 const HIDDEN_CHECK_MS = 200;  // a hidden table with work waiting looks again this often (tabs hide by visibility)
 const LABELS = {"America/New_York": "ET", "UTC": "UTC"};
 const NUMERIC = new Set(["num", "conf", "time"]);
@@ -103,11 +105,11 @@ export function render({ model, el }) {
   }
 
   function size() {              // columns as wide as their longest text; the `grow` column takes the rest
-    let total = 0;
+    let total = 0;                 // (narrower than that, the table scrolls sideways: nothing is cut)
     columns.forEach((c, i) => {
-      const ch = Math.min(MAX_CH, Math.max(ths[i].__len, widest[i]));
-      if (c.grow) { total += Math.min(ch, 24); cols.children[i].style.width = ""; }
-      else { total += ch; cols.children[i].style.width = `calc(${ch}ch + ${PAD_PX}px)`; }
+      const ch = Math.min(c.grow ? (wrap ? WRAP_CH : GROW_CH) : MAX_CH, Math.max(ths[i].__len, widest[i]));
+      total += ch;
+      cols.children[i].style.width = c.grow ? "" : `calc(${ch}ch + ${PAD_PX}px)`;
     });
     table.style.minWidth = `calc(${total}ch + ${columns.length * PAD_PX}px)`;
     resized = false;
