@@ -52,13 +52,14 @@ def locked(url: str, table: str) -> Iterator[None]:
 
 
 def waiting_on_a_lock(url: str) -> bool:
-    """A query (a load's; the recorder's writes are not queries) of the database of `url` is waiting
-    for a lock: a load is stuck on `locked`."""
+    """A read (a load's SELECT, its plan's EXPLAIN or its COPY out; never the recorder's COPY in) of
+    the database of `url` is waiting for a lock: a load is stuck on `locked`."""
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     try:
         with engine.connect() as conn:
             return conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                        "AND wait_event_type = 'Lock' AND ltrim(query) ILIKE 'select%'")).scalar_one() > 0
+                                        "AND wait_event_type = 'Lock' AND (ltrim(query) ILIKE 'select%' "
+                                        "OR ltrim(query) ILIKE 'explain%' OR ltrim(query) ILIKE 'copy (%')")).scalar_one() > 0
     finally:
         engine.dispose()
 

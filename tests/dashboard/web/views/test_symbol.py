@@ -15,7 +15,8 @@ import analytics
 from analytics.calendar import previous_trading_days
 from dashboard.settings import Settings
 from dashboard.stream.ingest import Ingest
-from dashboard.web.views.symbol import SymbolView, base_rates
+from dashboard.web.views.symbol import SymbolView
+from dashboard.web.views.symbol_frames import base_rates
 from tests.fixtures import CH, calculation, detection, indicator_alert, pattern_frame, record
 
 NOW = datetime.now(UTC).replace(microsecond=0)
