@@ -181,6 +181,12 @@ def load_session(database_url: str, session_id: str) -> list[tuple[float, str, d
     return out
 
 
+def _where(client: redis.Redis) -> str:
+    """Where `client` connects (host:port, or its socket's path), for messages: never its password."""
+    kwargs = client.connection_pool.connection_kwargs
+    return kwargs.get("path") or f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+
 def replay(database_url: str, redis_url: str, session_id: str, *, speed: float = 1.0,
            prefix: str = C.DEFAULT_CHANNEL_PREFIX, progress: bool = True,
            stop_event: threading.Event | None = None) -> dict:
@@ -191,7 +197,7 @@ def replay(database_url: str, redis_url: str, session_id: str, *, speed: float =
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise ReplayError(f"cannot reach Redis at {redis_url}: {exc}") from exc
+        raise ReplayError(f"cannot reach Redis at {_where(client)}: {exc}") from exc
     stop_event = stop_event or threading.Event()
     per_channel: dict[str, int] = {}
     started = time.monotonic()

@@ -36,8 +36,9 @@ def tail(settings: Settings, redis_url: str, *, duration: float | None = None, c
     started = time.monotonic()
     if not ingest.subscriber.wait_subscribed(connect_timeout):
         error = ingest.subscriber.last_error or "no answer"
+        where = ingest.subscriber.snapshot()["url"]  # its password masked
         ingest.stop()
-        raise TailError(f"cannot subscribe at {redis_url} within {connect_timeout:.0f} s: {error}")
+        raise TailError(f"cannot subscribe at {where} within {connect_timeout:.0f} s: {error}")
     deadline = None if duration is None else started + duration
     shown = {"delivered": 0, "filtered": 0}
     min_conf = settings.pattern_min_confidence
