@@ -126,8 +126,11 @@ class SymbolView(pn.viewable.Viewer):
             return hv.DynamicMap(make, streams=[s[name]])
 
         t = hv.Dimension("t")  # its label (the zone) is set by `_axis`
-        price = (dmap(lambda data: hv.Area(data, t, ["lower", "upper"], label="Bollinger band").opts(
-                     alpha=0.2, color="#4c78a8", line_alpha=0), "BollingerBands")
+        def band(key: str) -> hv.DynamicMap:  # lines, not an area: an area's points are resent whole
+            return dmap(lambda data: hv.Curve(data, t, hv.Dimension(key, label="price"), label="Bollinger").opts(
+                color="#4c78a8", line_width=1, alpha=0.7), "BollingerBands")
+
+        price = (band("upper") * band("lower")
                  * dmap(lambda data: hv.Curve(data, t, hv.Dimension("middle", label="price"), label="BB middle").opts(
                      color="#4c78a8", line_dash="dashed", line_width=1), "BollingerBands")
                  * dmap(lambda data: hv.Curve(data, t, hv.Dimension("value", label="price"), label="SMA").opts(
