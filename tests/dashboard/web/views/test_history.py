@@ -4,6 +4,7 @@ and reads off the server's loop, so one session's slow load never freezes anothe
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 import urllib.request
@@ -12,9 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+import holoviews as hv
 import pandas as pd
+import panel as pn
 import pytest
 import sqlalchemy as sa
+from bokeh.document import Document
 from playwright.sync_api import expect
 
 import analytics
@@ -248,3 +252,43 @@ def test_without_a_baseline_the_table_says_why_instead_of_blank_scores():
     frame = pattern_frame(("AAPL", "Doji", "2025-01-23 15:00"), ("AAPL", "Doji", "2025-01-24 15:00"))
     rows = unusual_rows(analytics.unusual_activity(frame, min_baseline_days=5))
     assert rows[0]["z"] is None and rows[0]["note"] == "no baseline yet: 1 of 5 trading days recorded"
+
+
+def test_charts_and_csv_show_times_in_the_pages_zone(view, history):
+    v, _ = view
+    v.param.update(symbols=["AAPL"], range="last 30 days", zone="America/New_York")
+    load(v)
+    points = v.pattern_stream.data
+    first = v.patterns["detected_at"].iloc[0]
+    assert points["detected_at"].iloc[0] == first.tz_convert("America/New_York").tz_localize(None)
+    v.zone = "UTC"
+    assert v.pattern_stream.data["detected_at"].iloc[0] == first.tz_convert("UTC").tz_localize(None)
+    assert v.series_stream.data["t"].iloc[0] == v.series_stream.data["at"].iloc[0].tz_localize(None)
+    v.zone = "Asia/Tokyo"
+    csv = pd.read_csv(io.StringIO(v.csv()))
+    assert csv["detected_at"].iloc[0] == first.tz_convert("Asia/Tokyo").isoformat(timespec="milliseconds")
+    assert csv["detected_at"].str.endswith("+09:00").all()
+
+
+def test_a_reload_with_other_symbols_drops_their_legend_entries(view):
+    v, _ = view
+    plot = hv.renderer("bokeh").get_plot(hv.DynamicMap(v._series_curve, streams=[v.series_stream]))
+    Document().add_root(plot.state)
+
+    def legend() -> set[str]:
+        return {item.label.value for item in plot.state.legend[0].items if item.visible}
+
+    v.param.update(symbols=["AAPL", "NVDA"], range="last 30 days")
+    load(v)
+    assert legend() == {"AAPL", "NVDA"}
+    v.param.update(symbols=["MSFT"])
+    load(v)
+    assert legend() == {"MSFT"}
+
+
+def test_the_charts_take_the_pages_theme(view):
+    v, _ = view
+    panes = [p for p in v.__panel__().select(pn.pane.HoloViews)]
+    assert len(panes) == 2 and {p.theme for p in panes} == {"caliber"}
+    v.theme = "dark"
+    assert {p.theme for p in panes} == {"dark_minimal"}
