@@ -83,7 +83,7 @@ def _when(iso: str | None, zone: str) -> Figure:
         at = to_zone(datetime.fromisoformat(iso), zone)
     except ValueError:
         return {"v": iso}
-    return {"v": f"{at:%H:%M:%S} {label_of(zone, at)}", "title": at.isoformat()}
+    return {"v": f"{at:%H:%M:%S} {label_of(zone, at)}", "title": at.isoformat(), "data": at.isoformat()}
 
 
 def bar_figures(session: dict, zone: str = EXCHANGE_ZONE) -> dict[str, Figure]:

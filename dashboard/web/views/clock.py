@@ -48,8 +48,18 @@ def iso(ts: datetime | float, zone: str) -> str:
 
 
 def label_of(zone: str, at: datetime | None = None) -> str:
-    """How times in `zone` are labelled: 'ET', 'UTC', else the zone's short name at `at` ('CET', 'JST')."""
-    return LABELS.get(zone) or to_zone(at or now(), zone).tzname() or zone
+    """How times in `zone` are labelled: 'ET', 'UTC', else the short name a browser gives the zone
+    at `at` (en-US, as the tables' headers write it): an American zone's abbreviation ('PST'),
+    elsewhere its offset ('GMT+1', 'GMT+5:30')."""
+    if zone in LABELS:
+        return LABELS[zone]
+    local = to_zone(at or now(), zone)
+    name = local.tzname() or ""
+    if zone.startswith(("America/", "US/", "Pacific/Honolulu")) and name.isalpha():
+        return name
+    minutes = int(local.utcoffset().total_seconds() // 60)
+    hours, rest = divmod(abs(minutes), 60)
+    return "GMT" if not minutes else f"GMT{'+' if minutes > 0 else '-'}{hours}" + (f":{rest:02d}" if rest else "")
 
 
 def known(zone: str) -> bool:
@@ -103,11 +113,12 @@ class Clock(pn.viewable.Viewer):
             self._chosen()
 
     def _chosen(self, *_) -> None:
+        """The choice to the picker and the face first, then to `zone` and `label` (and whoever watches them)."""
         zone = self._zone()
         label = label_of(zone)
-        self.param.update(zone=zone, label=label)
         self.picker.value = self.choice
         self.face.param.update(choice=self.choice, zone=zone, label=label)
+        self.param.update(zone=zone, label=label)
 
     def _zone(self) -> str:
         """The choice's zone; the browser's until it is known (or if this server cannot convert to it): ET."""

@@ -20,10 +20,13 @@ def test_iso_writes_an_instant_in_the_zone_with_its_offset():
     assert to_zone(datetime(2026, 7, 1, 12), "America/New_York").hour == 8  # naive means UTC; EDT in summer
 
 
-def test_zones_are_labelled_et_utc_or_their_short_name():
-    winter = datetime(2026, 1, 15, tzinfo=UTC)
+def test_zones_are_labelled_et_utc_or_their_short_name_as_a_browser_writes_it():
+    winter, summer = datetime(2026, 1, 15, tzinfo=UTC), datetime(2026, 7, 15, tzinfo=UTC)
     assert (label_of("America/New_York"), label_of("UTC"), label_of("Etc/UTC")) == ("ET", "UTC", "UTC")
-    assert (label_of("Europe/Berlin", winter), label_of("Asia/Tokyo", winter)) == ("CET", "JST")
+    assert [label_of(z, winter) for z in ("Europe/Berlin", "Asia/Tokyo", "Asia/Kolkata", "Europe/London",
+                                          "America/Los_Angeles", "America/Sao_Paulo")] == \
+        ["GMT+1", "GMT+9", "GMT+5:30", "GMT", "PST", "GMT-3"]
+    assert (label_of("Europe/Berlin", summer), label_of("America/Los_Angeles", summer)) == ("GMT+2", "PDT")
 
 
 def test_the_choice_sets_zone_and_label_and_the_picker_follows():
@@ -40,7 +43,7 @@ def test_the_browser_zone_is_used_once_the_browser_reports_it_and_a_zone_unknown
     clock = Clock(choice="browser")
     assert clock.zone == "America/New_York"  # not reported yet
     clock.face.browser_zone = "Asia/Tokyo"
-    assert (clock.zone, clock.label) == ("Asia/Tokyo", "JST")
+    assert (clock.zone, clock.label) == ("Asia/Tokyo", "GMT+9")
     assert "Browser (Asia/Tokyo)" in clock.picker.options
     clock.face.browser_zone = "Mars/Olympus_Mons"
     assert clock.zone == "America/New_York"
