@@ -125,11 +125,11 @@ def pattern_at(symbol: str, name: str = "Doji", conf: float = 0.9, **fields):
 
 
 def patterns_of(page):
-    return page.locator("table", has=page.locator("th", has_text="Key parameters"))
+    return page.locator('[data-table="patterns"] table')
 
 
 def grid_of(page):
-    return page.locator("table", has=page.locator("th", has_text="BB upper"))
+    return page.locator('[data-table="indicators"] table')
 
 
 def cells(table, header: str) -> list[str]:
@@ -181,7 +181,7 @@ def test_sorted_and_scrolled_down_new_rows_do_not_move_the_row_being_read(sessio
     views.show(views.patterns, *[pattern_at(f"R{i:03d}", conf=0.5 + i / 1000) for i in range(200)])
     table = patterns_of(page)
     page.locator("th", has_text="Confidence").click()  # ascending: R000 on top
-    scroller = page.locator(".scroller", has=page.locator("th", has_text="Key parameters"))
+    scroller = page.locator('[data-table="patterns"]')
     wait_for(lambda: cells(table, "Symbol")[:1] == ["R000"])
     scroller.evaluate("el => { el.scrollTop = 100 * 22; }")
     reading = page.locator("tr", has_text="R100")

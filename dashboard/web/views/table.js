@@ -48,6 +48,7 @@ export function render({ model, el }) {
   el.style.setProperty("--ts-row", ROW + "px");   // table.css sizes the rows by it
   const scroller = document.createElement("div");
   scroller.className = wrap ? "scroller wrap" : "scroller";
+  scroller.dataset.table = model.name;            // which table this is, for tests and benchmarks
   const table = document.createElement("table");
   const cols = document.createElement("colgroup");
   const head = document.createElement("thead");
