@@ -86,7 +86,7 @@ def test_a_picked_symbol_shows_its_recorded_and_live_markers(browser, symbol_pag
         picker.press("Enter")
         status = page.locator("[data-symbol-status]")
         expect(status).to_contain_text("history and live", timeout=60_000)
-        expect(status).to_contain_text("20 indicator values, 2 patterns, 1 alerts")
+        expect(status).to_contain_text("20 indicator values, 2 patterns, 1 alert")
         wait_for(lambda: page.evaluate(ROWS_WITH, "pattern") == 2, timeout=20, message="recorded patterns not drawn")
         assert page.evaluate(ROWS_WITH, "alert") == 1
         now = datetime.now(UTC)

@@ -58,6 +58,10 @@ RATE_COLUMNS = [{"field": "pattern", "title": "Pattern", "width": "9em"},
 log = logging.getLogger(__name__)
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
 # ---------------------------------------------------------------- the view
 
 
@@ -257,8 +261,9 @@ class SymbolView(pn.viewable.Viewer):
         frames = outcome.frames.joined(live)
         self._show(frames, outcome.baseline)
         ind, pat = frames.indicators, frames.patterns
-        self.status = (f"{len(ind):,} indicator values, {len(pat):,} patterns, {len(frames.alerts):,} alerts "
-                       f"({self.span}, history and live)")
+        counts = ", ".join(_count(n, what) for n, what in ((len(ind), "indicator value"), (len(pat), "pattern"),
+                                                            (len(frames.alerts), "alert")))
+        self.status = f"{counts} ({self.span}, history and live)"
 
     def _apply_live(self) -> None:
         live = Frames().joined(Frames.of(self._pending))

@@ -84,7 +84,7 @@ def test_history_and_live_join_at_the_seam_each_point_once_in_time_order(ingest,
     view = SymbolView(ingest, store, span="last hour")
     in_thread(lambda: view.open("aapl"))
     assert view.symbol == "AAPL" and not view.loading
-    assert view.status == "48 indicator values, 1 patterns, 1 alerts (last hour, history and live)"
+    assert view.status == "48 indicator values, 1 pattern, 1 alert (last hour, history and live)"
     assert recorded_minutes(view.frames.indicators, "RSI") == list(range(12))
     assert len(view.sources["RSI"].data) == 12 and view.sources["RSI"].data["t"].is_monotonic_increasing
     assert len(view.sources["patterns"].data) == 1  # recorded and replayed: one detection
