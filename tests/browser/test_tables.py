@@ -164,6 +164,7 @@ def test_a_header_click_sorts_up_then_down_then_back_to_newest_first_and_new_row
     wait_for(lambda: cells(table, "Pattern") == sorted(names))
     expect(header).to_have_attribute("aria-sort", "ascending")
     expect(header).to_contain_text("▲")
+    wait_for(lambda: header.evaluate("th => th.scrollWidth <= th.clientWidth"))  # the column made room for it
     assert wait_for(lambda: views.patterns.table.sort == "pattern")
     views.show(views.patterns, pattern_at("S9", "Gravestone"))  # streaming on while sorted
     wait_for(lambda: cells(table, "Pattern") == sorted([*names, "Gravestone"]))

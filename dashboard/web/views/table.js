@@ -10,7 +10,7 @@ const OVERSCAN = 6;     // rows drawn beyond the screen's edges
 const MAX_CH = 48;      // a column is never sized wider than this many characters (the rest on hover)
 const GROW_CH = 64;     // nor is the `grow` column (sentences, parameters), which also takes the room left
 const WRAP_CH = 16;     // in a `wrap` table the `grow` column wraps: it asks for no more than this
-const PAD_PX = 14;      // a cell's padding and border, beside its characters
+const PAD_PX = 15;      // a cell's padding (12 px) and a pixel to spare, beside its characters
 const HIDDEN_CHECK_MS = 200;  // a hidden table with work waiting looks again this often (tabs hide by visibility)
 const LABELS = {"America/New_York": "ET", "UTC": "UTC"};
 const NUMERIC = new Set(["num", "conf", "time"]);
@@ -100,7 +100,7 @@ export function render({ model, el }) {
       const text = c.kind === "time" ? `${c.title} (${label})` : c.title;
       ths[i].firstChild.textContent = text;
       ths[i].title = text;
-      ths[i].__len = text.length + 2;  // room for the sort arrow
+      ths[i].__len = text.length;
     });
     resized = true;
   }
@@ -108,7 +108,8 @@ export function render({ model, el }) {
   function size() {              // columns as wide as their longest text; the `grow` column takes the rest
     let total = 0;                 // (narrower than that, the table scrolls sideways: nothing is cut)
     columns.forEach((c, i) => {
-      const ch = Math.min(c.grow ? (wrap ? WRAP_CH : GROW_CH) : MAX_CH, Math.max(ths[i].__len, widest[i]));
+      const head = ths[i].__len + (ths[i].lastChild.textContent ? 2 : 0);   // the sorted one: room for its arrow
+      const ch = Math.min(c.grow ? (wrap ? WRAP_CH : GROW_CH) : MAX_CH, Math.max(head, widest[i]));
       total += ch;
       cols.children[i].style.width = c.grow ? "" : `calc(${ch}ch + ${PAD_PX}px)`;
     });
@@ -168,7 +169,7 @@ export function render({ model, el }) {
     });
     if (model.sort !== (sort || "")) model.sort = sort || "";
     scrollTop = scroller.scrollTop = 0;
-    changed = true;
+    changed = resized = true;
     schedule();
   }
 
