@@ -4,7 +4,8 @@ A private Redis, `tickstock serve` as a subprocess, ONE page in headless Chromiu
 with no load; then a publisher process sends a simulated TickStockPL stream (500 symbols:
 indicators, patterns, indicator and critical alerts, health) at `--rate` events/s. After
 `--warmup` seconds (the tables fill), a `--seconds` window is measured with nothing attached to
-the page but two passive observers:
+the page but passive observers (a PerformanceObserver, a count of the websocket messages and of
+the rows the tables announce) and a trace of top-level tasks only (`--no-task-trace`: none):
 
 - CPU, as % of one core: the CPU time (user + system, from /proc via psutil) of Chromium's
   renderer process over the window, split by thread (main, compositor, raster and other pool
@@ -19,7 +20,10 @@ the page but two passive observers:
   entry (main-thread tasks over 50 ms: count, max, p95) and every `long-animation-frame` entry
   (frames over 50 ms, with the scripts that ran in them: which function, how long, and the
   style/layout/render time of the frame). These are wall times: on a crowded machine a task
-  that waits for a core grows too, so the trace below also gives each long task's CPU time.
+  that waits for a core grows too, so the window's trace of top-level tasks gives every
+  main-thread task's CPU time as well (tasks over 50 ms of CPU, max, p95).
+- What the page was sent per second, and the machine's busy share: a saturated machine starves
+  the page (it then draws fewer frames, so its CPU is understated); the summary says so.
 
 Then, under the same load, attribution (these add overhead, so they come after the window):
 a Chromium trace (`--trace-seconds`) gives the main thread's CPU by kind of work (script, GC,
