@@ -1,5 +1,5 @@
-"""Nothing leaves the server: the login form, the live page streaming and a History load, watched
-in Chromium's network log, ask only the server that served them."""
+"""Nothing leaves the server: the login form, the live page streaming, a symbol's view, a History
+load and the logout page, watched in Chromium's network log, ask only the server that served them."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def nothing_left(requests: list[str], here: str, stage: str) -> None:
     assert not outside, f"{stage}: {len(outside)} request(s) left {here}: {outside}"
 
 
-def test_login_live_page_and_history_load_fetch_nothing_from_outside(browser, redis_url, private_database_url):
+def test_login_live_page_symbol_view_and_history_load_fetch_nothing_from_outside(browser, redis_url, private_database_url):
     served = serve(redis_url, {"DATABASE_URL": private_database_url}, "--record", "--basic-auth", PASSWORD)
     here = urlsplit(served.url).netloc
     done = threading.Event()
@@ -48,6 +48,12 @@ def test_login_live_page_and_history_load_fetch_nothing_from_outside(browser, re
         page.locator("[type=submit]").click()
         expect(page.locator("tr", has_text="0.").nth(3)).to_be_visible(timeout=90_000)  # the Live tab, streaming
         nothing_left(requests, here, "the live page")
+
+        picker = page.get_by_placeholder("Open a symbol…")
+        picker.fill("AAPL")  # one of the simulated symbols
+        picker.press("Enter")
+        expect(page.locator("[data-symbol-status]")).to_contain_text("history and live", timeout=90_000)
+        nothing_left(requests, here, "the symbol view")
 
         page.locator(".bk-tab", has_text="History").click()
         page.get_by_role("button", name="Load history").click()
