@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 
 import analytics
-from analytics.frames import value_column
+from analytics.frames import NATURAL_KEYS, TIME_COLUMN, value_column
 from analytics.stats import MARKET_TZ, local_dates, window_days
 from dashboard.web.views.history import alert_indicator, reason, wall_times
 from dashboard.web.views.rows import key_parameters
@@ -53,10 +53,11 @@ class Frames:
         return Frames(*(_tail(analytics.combine(a, b)) for a, b in zip(self.parts(), later.parts(), strict=True)))
 
     def after(self, shown: Frames) -> Frames:
-        """The rows of these frames newer than the newest of `shown` (per indicator for indicators),
-        so a live batch never repeats or reorders what is drawn."""
-        return Frames(_newer_per_indicator(self.indicators, shown.indicators), _newer(self.patterns, shown.patterns, "detected_at"),
-                      _newer(self.alerts, shown.alerts, "alerted_at"))
+        """The rows of these frames that come after what `shown` holds (per indicator for
+        indicators), so a live batch never repeats or reorders what is drawn."""
+        return Frames(_newer_per_indicator(self.indicators, shown.indicators),
+                      _unseen(self.patterns, shown.patterns, "patterns"),
+                      _unseen(self.alerts, shown.alerts, "indicator_alerts"))
 
     def parts(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         return self.indicators, self.patterns, self.alerts
@@ -70,8 +71,17 @@ def _newer_per_indicator(frame: pd.DataFrame, shown: pd.DataFrame) -> pd.DataFra
     return frame[before.isna() | (frame["calculated_at"] > before)]
 
 
-def _newer(frame: pd.DataFrame, shown: pd.DataFrame, time: str) -> pd.DataFrame:
-    return frame if shown.empty else frame[frame[time] > shown[time].max()]
+def _unseen(frame: pd.DataFrame, shown: pd.DataFrame, table: str) -> pd.DataFrame:
+    """The rows of `frame` later than the newest of `shown`, and those at its time that are not
+    among its rows (two detections of one bar may come in two batches)."""
+    if shown.empty or frame.empty:
+        return frame
+    time, key = TIME_COLUMN[table], list(NATURAL_KEYS[table])
+    last = shown[time].max()
+    tied = frame[frame[time] == last]
+    known = shown.loc[shown[time] == last, key].astype(str).drop_duplicates()
+    fresh = tied[key].astype(str).merge(known, how="left", indicator=True)["_merge"].eq("left_only").to_numpy()
+    return pd.concat([tied[fresh], frame[frame[time] > last]])
 
 
 def _tail(frame: pd.DataFrame) -> pd.DataFrame:

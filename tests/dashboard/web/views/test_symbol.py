@@ -202,3 +202,16 @@ def test_picking_a_symbol_opens_it_and_the_picker_offers_recorded_symbols(ingest
     assert "WMT" in view.picker.options
     in_thread(lambda: setattr(view.picker, "value", "WMT"))
     assert view.symbol == "WMT" and len(view.sources["RSI"].data) == 1
+
+
+def test_two_detections_of_one_bar_in_two_batches_are_both_drawn_and_a_repeat_is_not(ingest):
+    view = SymbolView(ingest, None)
+    view.open("AMZN")
+    for batch in ([*bar("AMZN", 0), pattern("AMZN", 0, "Doji")], [pattern("AMZN", 0, "Hammer")],
+                  [pattern("AMZN", 0, "Doji")], [alert("AMZN", 0, "RSI_OVERBOUGHT")], [alert("AMZN", 0, "BB_UPPER_BREAK")]):
+        for ev in batch:
+            view.take(ev)
+        view.flush()
+    assert view.sources["patterns"].data["pattern"].tolist() == ["Doji", "Hammer"]
+    assert view.sources["RSI alerts"].data["alert"].tolist() == ["RSI_OVERBOUGHT"]
+    assert view.sources["price alerts"].data["alert"].tolist() == ["BB_UPPER_BREAK"]
