@@ -32,7 +32,7 @@ APP = Path(__file__).resolve().parents[3] / "dashboard" / "web" / "app.py"
 def get(url: str, opener=None) -> tuple[int, bytes]:
     opener = opener or urllib.request.build_opener(NoRedirect)
     try:
-        with opener.open(url, timeout=10) as resp:
+        with opener.open(url, timeout=60) as resp:  # a deadline: the page renders slowly on a busy machine
             return resp.status, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
