@@ -181,7 +181,7 @@ def test_sorted_and_scrolled_down_new_rows_do_not_move_the_row_being_read(sessio
     page, views = session
     views.show(views.patterns, *[pattern_at(f"R{i:03d}", conf=0.5 + i / 1000) for i in range(200)])
     table = patterns_of(page)
-    page.locator("th", has_text="Confidence").click()  # ascending: R000 on top
+    page.locator('th[title="Confidence"]').first.click()  # ascending ("Conf."): R000 on top
     scroller = page.locator('[data-table="patterns"]')
     wait_for(lambda: cells(table, "Symbol")[:1] == ["R000"])
     scroller.evaluate("el => { el.scrollTop = 100 * 22; }")

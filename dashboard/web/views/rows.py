@@ -9,14 +9,15 @@ import msgspec
 from analytics.events import CriticalAlert, Indicator, IndicatorAlert, Pattern
 
 # Columns are as wide as their longest text (table.js); "grow" takes the room left, "link" cells
-# are symbols a click opens (LiveTable.picked).
+# are symbols a click opens (LiveTable.picked), "short" is a header's text where the title is much
+# wider than the values (the title shows on hover and heads the CSV column).
 TIME_COLUMN = {"field": "time", "title": "Time", "kind": "time"}
 SYMBOL_COLUMN = {"field": "symbol", "title": "Symbol", "link": True}
 PATTERN_COLUMNS = [
     TIME_COLUMN, SYMBOL_COLUMN,
     {"field": "pattern", "title": "Pattern"},
-    {"field": "confidence", "title": "Confidence", "kind": "conf"},
-    {"field": "timeframe", "title": "Timeframe"},
+    {"field": "confidence", "title": "Confidence", "short": "Conf.", "kind": "conf"},
+    {"field": "timeframe", "title": "Timeframe", "short": "TF"},
     {"field": "parameters", "title": "Key parameters", "grow": True},
 ]
 ALERT_COLUMNS = [

@@ -97,9 +97,9 @@ export function render({ model, el }) {
   function titles() {            // time headers name their zone: "Time (ET)"
     const label = zoneLabel(time);
     columns.forEach((c, i) => {
-      const text = c.kind === "time" ? `${c.title} (${label})` : c.title;
+      const text = c.kind === "time" ? `${c.title} (${label})` : c.short || c.title;
       ths[i].firstChild.textContent = text;
-      ths[i].title = text;
+      ths[i].title = c.kind === "time" ? text : c.title;
       ths[i].__len = text.length;
     });
     resized = true;

@@ -47,7 +47,7 @@ def sorted_rows(rows: list[dict], sort: str, columns: list[dict]) -> list[dict]:
 class LiveTable(JSComponent):
     """Rows newest first; `push` sends only new rows, `reset` replaces them (filters, resume)."""
 
-    columns = param.List(default=[], doc="[{'field', 'title', 'kind': text|time|num|conf, 'link', 'grow'}]")
+    columns = param.List(default=[], doc="[{'field', 'title', 'kind': text|time|num|conf, 'short', 'link', 'grow'}]")
     key = param.String(default="", doc="field whose rows are updated in place (latest-value grids)")
     max_rows = param.Integer(default=1000, bounds=(1, None))
     placeholder = param.String(default="Waiting for events…", doc="what an empty table says (why it is empty)")
