@@ -124,9 +124,16 @@ def received(before: dict, after: dict, wall: float) -> dict:
 
 
 def chromium_kind(p: psutil.Process) -> str:
-    """renderer / gpu / utility (network, storage) / browser, from Chromium's --type switch."""
-    m = re.search(r"--type=([\w-]+)", " ".join(p.cmdline()))
-    return "browser" if m is None else {"gpu-process": "gpu"}.get(m.group(1), m.group(1))
+    """renderer / gpu / utility (network, storage) / browser, from Chromium's --type switch. Headless
+    Chromium also runs renderers of its own (--top-chrome-webui, extensions): "renderer" is the
+    page's only."""
+    cmdline = " ".join(p.cmdline())
+    m = re.search(r"--type=([\w-]+)", cmdline)
+    if m is None:
+        return "browser"
+    if m.group(1) == "renderer" and ("--top-chrome-webui" in cmdline or "--extension-process" in cmdline):
+        return "chromium's own renderer"
+    return {"gpu-process": "gpu"}.get(m.group(1), m.group(1))
 
 
 def chromium_processes(root: psutil.Process) -> list[psutil.Process]:
