@@ -240,7 +240,8 @@ export function render({ model, el }) {
         byKey.set(k, r);
       }
     }
-    for (const r of incoming) texts(r);                // column widths follow every row, shown or not
+    if (!key) for (const r of incoming) texts(r);      // widths follow every row, shown or not (a keyed
+                                                       // row is often replaced before it is drawn: at paint)
     if (fresh.length) rows = fresh.slice().reverse().concat(rows);   // messages hold rows oldest first
     if (rows.length > model.max_rows) {
       for (const k of rows.splice(model.max_rows)) if (key) byKey.delete(k);
