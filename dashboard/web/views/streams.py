@@ -26,10 +26,9 @@ from dashboard.web.views.rows import (
     pattern_row,
     record_columns,
 )
-from dashboard.web.views.table import LiveTable
+from dashboard.web.views.table import WAITING, LiveTable
 
 INDICATOR_SYMBOLS = 5000  # symbols kept in the latest-values grid
-WAITING = "Waiting for events…"  # an empty table's text when nothing arrived at all
 
 
 def csv_button(table: LiveTable, label: str) -> pn.widgets.FileDownload:

@@ -21,6 +21,7 @@ from panel.custom import JSComponent
 
 ROW_HEIGHT = 22  # px, fixed, so the rows on screen follow from the scroll position alone
 EXCHANGE = "America/New_York"
+WAITING = "Waiting for events…"  # what an empty table says until it has a reason of its own
 NUMERIC = {"num", "conf", "time"}  # column kinds sorted by value (table.js: NUMERIC)
 _CSS = (Path(__file__).with_name("table.css")).read_text(encoding="utf-8")  # inline, as Panel's own
 
@@ -50,7 +51,7 @@ class LiveTable(JSComponent):
     columns = param.List(default=[], doc="[{'field', 'title', 'kind': text|time|num|conf, 'short', 'link', 'grow'}]")
     key = param.String(default="", doc="field whose rows are updated in place (latest-value grids)")
     max_rows = param.Integer(default=1000, bounds=(1, None))
-    placeholder = param.String(default="Waiting for events…", doc="what an empty table says (why it is empty)")
+    placeholder = param.String(default=WAITING, doc="what an empty table says (why it is empty)")
     zone = param.String(default=EXCHANGE, doc="IANA time zone of time cells and their header's label")
     sort = param.String(default="", doc="'' newest first, 'field' ascending, '-field' descending (header clicks)")
     picked = param.String(default="", doc="the text of the last clicked cell of a 'link' column (triggered each click)")
