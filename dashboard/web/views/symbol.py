@@ -27,6 +27,7 @@ from analytics.catalog import recorded_symbols
 from analytics.events import Indicator, IndicatorAlert, Pattern
 from analytics.stats import MARKET_TZ
 from dashboard.stream.ingest import Ingest
+from dashboard.web.views.charts import THEME_COLOURS, style
 from dashboard.web.views.history import BOKEH_THEMES, reason, zone_label
 from dashboard.web.views.symbol_frames import (
     EMPTY,
@@ -45,6 +46,7 @@ from dashboard.web.views.symbol_frames import (
 )
 from dashboard.web.views.table import LiveTable
 
+FONT = "sans-serif"  # the charts' text (Bokeh's default, Helvetica, is a serif font where it is missing)
 FLUSH_MS = 500  # live points are batched: at most two chart updates a second
 RECENT_COLUMNS = [{"field": "time", "title": "Time", "kind": "time", "width": "8.5em"},
                   {"field": "pattern", "title": "Pattern", "width": "9em"},
@@ -98,6 +100,7 @@ class SymbolView(pn.viewable.Viewer):
         self._callback = None
         self.picker.param.watch(self._picked, "value")
         self.param.watch(self._rezone, ["zone"])
+        self.param.watch(self._redraw, ["theme"])  # redrawn panels take the theme's colours
         self.param.watch(self._reopen, ["span"])
         self._layout = self._build()
 
@@ -116,9 +119,9 @@ class SymbolView(pn.viewable.Viewer):
                    pn.widgets.Select.from_param(self.param.span, name="History", width=150),
                    pn.pane.HTML(note, sizing_mode="stretch_width"), close, sizing_mode="stretch_width"),
             charts,
-            pn.Row(pn.Column("#### Recent patterns", self.recent, sizing_mode="stretch_width"),
-                   pn.Column("#### Base rate (detections per trading day)", self.rates, width=420),
-                   sizing_mode="stretch_width"),
+            pn.FlexBox(pn.Column("#### Recent patterns", self.recent, sizing_mode="stretch_width", min_width=480),
+                       pn.Column("#### Base rate (detections per trading day)", self.rates, width=420),
+                       flex_wrap="wrap", sizing_mode="stretch_width"),  # side by side, or one under the other
             visible=self.param.symbol.rx().rx.pipe(bool), sizing_mode="stretch_width", name="symbol-view",
         )
 
@@ -129,7 +132,7 @@ class SymbolView(pn.viewable.Viewer):
         def dmap(make, name: str) -> hv.DynamicMap:
             return hv.DynamicMap(make, streams=[s[name]])
 
-        t = hv.Dimension("t")  # its label (the zone) is set by `_axis`
+        t = hv.Dimension("t")  # its label (the zone) is set by `_style`
         def band(key: str) -> hv.DynamicMap:  # lines, not an area: an area's points are resent whole
             return dmap(lambda data: hv.Curve(data, t, hv.Dimension(key, label="price"), label="Bollinger").opts(
                 color="#4c78a8", line_width=1, alpha=0.7), "BollingerBands")
@@ -157,7 +160,7 @@ class SymbolView(pn.viewable.Viewer):
                 * dmap(self._alerts, "MACD alerts"))
         def panel(height: int, ylabel: str, bottom: bool = False, **more) -> hv.opts.Overlay:
             return hv.opts.Overlay(responsive=True, height=height, ylabel=ylabel, legend_position="top",
-                                   legend_cols=6, hooks=[partial(self._axis, bottom)], **more)
+                                   legend_cols=6, hooks=[partial(self._style, bottom)], **more)
 
         return (price.opts(panel(320, "price")) + rsi.opts(panel(190, "RSI", ylim=(0, 100)))
                 + macd.opts(panel(230, "MACD", bottom=True))).cols(1).opts(shared_axes=True)
@@ -166,9 +169,18 @@ class SymbolView(pn.viewable.Viewer):
         return hv.Scatter(data, "t", [hv.Dimension("y", label="value"), "alert"], label="alerts").opts(
             marker="triangle", size=11, color="#e45756", tools=["hover"])
 
-    def _axis(self, bottom: bool, plot, _element) -> None:
-        """Name the zone the shared time axis is shifted to, once, under the bottom panel."""
-        plot.state.xaxis.axis_label = f"time ({zone_label(self.zone)})" if bottom else ""
+    def _style(self, bottom: bool, plot, _element) -> None:
+        """A panel in the page's colours and font (as the live charts), the zone the shared time
+        axis is shifted to named once, under the bottom panel."""
+        fig, colours = plot.state, THEME_COLOURS[self.theme]
+        style(fig, self.theme)
+        for axis in (*fig.xaxis, *fig.yaxis):
+            axis.axis_label_text_font = axis.major_label_text_font = FONT
+            axis.axis_label_text_font_style = "normal"
+        for legend in fig.legend:
+            legend.background_fill_color, legend.label_text_color = colours["background"], colours["text"]
+            legend.label_text_font, legend.border_line_alpha = FONT, 0
+        fig.xaxis.axis_label = f"time ({zone_label(self.zone)})" if bottom else ""
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout

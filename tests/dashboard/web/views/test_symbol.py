@@ -8,8 +8,10 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, time, timedelta
 
+import holoviews as hv
 import pandas as pd
 import pytest
+from bokeh.document import Document
 
 import analytics
 from analytics.calendar import previous_trading_days
@@ -215,3 +217,17 @@ def test_two_detections_of_one_bar_in_two_batches_are_both_drawn_and_a_repeat_is
     assert view.sources["patterns"].data["pattern"].tolist() == ["Doji", "Hammer"]
     assert view.sources["RSI alerts"].data["alert"].tolist() == ["RSI_OVERBOUGHT"]
     assert view.sources["price alerts"].data["alert"].tolist() == ["BB_UPPER_BREAK"]
+
+
+def test_the_panels_take_the_pages_colours_and_name_the_zone_under_the_shared_axis(ingest):
+    view = SymbolView(ingest, None)
+    plot = hv.renderer("bokeh").get_plot(view._charts())
+    Document().add_root(plot.state)
+    panels = [p.state for p in plot.traverse(lambda p: p, [lambda p: type(p).__name__ == "OverlayPlot"])]
+    assert [f.xaxis[0].axis_label for f in panels] == ["", "", "time (ET)"]
+    assert {f.background_fill_color for f in panels} == {"#ffffff"}
+    view.theme = "dark"
+    assert {f.background_fill_color for f in panels} == {"#181818"}
+    assert {f.legend[0].label_text_color for f in panels} == {"#e6e9ee"}
+    view.zone = "UTC"
+    assert panels[-1].xaxis[0].axis_label == "time (UTC)"
