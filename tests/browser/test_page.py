@@ -142,7 +142,7 @@ def test_critical_alert_shows_at_once_while_patterns_wait_for_the_flush(browser,
 
 def pattern_rows(page):
     """The pattern table's rows on screen (the table draws only those), top to bottom."""
-    scroller = page.locator(".scroller[data-table=\"patterns\"]")  # the symbol view has a patterns table too
+    scroller = page.locator(".scroller", has=page.locator("th", has_text="Key parameters"))
     return scroller, scroller.locator("tbody tr:not(.pad)")
 
 

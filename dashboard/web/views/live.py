@@ -130,7 +130,9 @@ class LiveDashboard(pn.viewable.Viewer):
         for table in self.tables:  # a symbol clicked in any table opens it
             table.param.watch(self._picked, "picked")
         self.clock.param.watch(self._zone_changed, ["zone", "label"])
+        self.symbol_view.param.watch(self._symbol_opened, "symbol")
         self._zone_changed()
+        self._symbol_slot = pn.Column(sizing_mode="stretch_width")  # the symbol view, once a symbol is opened
         self.header, self.sidebar, self.main = self._header(), self._sidebar(), self._main()
         self.refresh_status()
 
@@ -170,7 +172,7 @@ class LiveDashboard(pn.viewable.Viewer):
         side = pn.Column("### Producer health", self.health, "### Critical alerts", self.critical.table,
                          sizing_mode="stretch_width")
         return pn.Column(
-            self.symbol_view,  # it hides itself while no symbol is open
+            self._symbol_slot,
             self.critical,
             self.metrics,
             side_by_side(self.patterns, self.alerts),
@@ -199,6 +201,12 @@ class LiveDashboard(pn.viewable.Viewer):
     @param.depends("theme", watch=True)
     def _theme_changed(self) -> None:
         self.charts.theme = self.symbol_view.theme = self.theme
+
+    def _symbol_opened(self, event: param.parameterized.Event) -> None:
+        """The symbol view joins the page when a symbol is first opened: until then the page does not
+        draw its charts at all (it hides itself when closed)."""
+        if event.new and not self._symbol_slot.objects:
+            self._symbol_slot.objects = [self.symbol_view]
 
     def _picked(self, event: param.parameterized.Event) -> None:
         if event.new:

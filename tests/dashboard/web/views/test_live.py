@@ -155,8 +155,10 @@ def test_the_chosen_zone_reaches_every_table_the_charts_and_the_symbol_view(inge
 
 def test_a_symbol_clicked_in_a_table_opens_the_symbol_view_fed_by_the_stream(ingest):
     dash = LiveDashboard(ingest)
+    assert dash.main.objects[0].objects == []  # no symbol view drawn until one is opened
     dash.alert_table.pick("NVDA")
     assert dash.symbol_view.symbol == "NVDA"
+    assert len(dash.main.objects[0].objects) == 1
     publish(ingest, (P, detection("NVDA", ts="2025-01-24T10:16:00Z")), (P, detection("AAPL")))
     dash.drain()
     assert [ev.symbol for ev in dash.symbol_view._pending] == ["NVDA"]  # the other symbol is not held
