@@ -48,14 +48,14 @@ from dashboard.web.views.table import LiveTable
 
 FONT = "sans-serif"  # the charts' text (Bokeh's default, Helvetica, is a serif font where it is missing)
 FLUSH_MS = 500  # live points are batched: at most two chart updates a second
-RECENT_COLUMNS = [{"field": "time", "title": "Time", "kind": "time", "width": "8.5em"},
-                  {"field": "pattern", "title": "Pattern", "width": "9em"},
-                  {"field": "confidence", "title": "Confidence", "kind": "conf", "width": "6.5em"},
-                  {"field": "parameters", "title": "Key parameters"}]
-RATE_COLUMNS = [{"field": "pattern", "title": "Pattern", "width": "9em"},
-                {"field": "today", "title": "Today", "kind": "int", "width": "5em"},
-                {"field": "per_day", "title": "Per day", "kind": "num", "width": "5.5em"},
-                {"field": "days", "title": "Over", "width": "8em"}]
+RECENT_COLUMNS = [{"field": "time", "title": "Time", "kind": "time"},
+                  {"field": "pattern", "title": "Pattern"},
+                  {"field": "confidence", "title": "Confidence", "kind": "conf"},
+                  {"field": "parameters", "title": "Key parameters", "grow": True}]
+RATE_COLUMNS = [{"field": "pattern", "title": "Pattern"},
+                {"field": "today", "title": "Today", "kind": "int"},
+                {"field": "per_day", "title": "Per day", "kind": "num"},
+                {"field": "days", "title": "Over"}]
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class SymbolView(pn.viewable.Viewer):
         self.database_url = database_url
         self.frames = Frames()  # what the charts show, in UTC
         self.baseline = empty("patterns")
-        self.sources = {name: hv.streams.Buffer(data, length=MAX_POINTS, index=False) for name, data in EMPTY.items()}
+        self.sources = self._buffers(EMPTY)
         self.recent = LiveTable(columns=RECENT_COLUMNS, max_rows=RECENT_PATTERNS, height=220, zone=self.zone,
                                 sizing_mode="stretch_width", placeholder="No patterns for this symbol yet")
         self.rates = LiveTable(columns=RATE_COLUMNS, max_rows=50, height=220, sizing_mode="stretch_width",
@@ -112,8 +112,9 @@ class SymbolView(pn.viewable.Viewer):
         title = self.param.symbol.rx().rx.pipe(lambda s: f"<h3 class='ts-symbol-title' data-symbol-view='{escape(s)}'>"
                                                          f"{escape(s)}</h3>")
         note = self.param.status.rx().rx.pipe(lambda s: f"<span data-symbol-status>{escape(s)}</span>")
-        charts = pn.pane.HoloViews(self._charts(), sizing_mode="stretch_width", loading=self.param.loading,
-                                   theme=self.param.theme.rx().rx.pipe(BOKEH_THEMES.get))
+        self.charts = charts = pn.pane.HoloViews(self._charts(), sizing_mode="stretch_width",
+                                                 loading=self.param.loading,
+                                                 theme=self.param.theme.rx().rx.pipe(BOKEH_THEMES.get))
         return pn.Column(
             pn.Row(pn.pane.HTML(title, margin=(0, 10)),
                    pn.widgets.Select.from_param(self.param.span, name="History", width=150),
@@ -196,11 +197,11 @@ class SymbolView(pn.viewable.Viewer):
         self.symbol = symbol
         self.picker.value = symbol
         self._pending = [ev for ev in self._recent_events() if ev.symbol == symbol]
-        self._show(Frames(), empty("patterns"))
         if self.database_url is None:
             self._apply_live()
             self.status = "History is off (no database): showing live events only"
             return
+        self.loading = True  # the charts are drawn once, with the history (`_apply`)
         self._wanted = self.request()
         pn.state.execute(self.load)
 
@@ -289,11 +290,18 @@ class SymbolView(pn.viewable.Viewer):
         self.recent.reset(recent_rows(frames.patterns))
         self._rates()
 
+    @staticmethod
+    def _buffers(data: dict[str, pd.DataFrame]) -> dict[str, hv.streams.Buffer]:
+        return {name: hv.streams.Buffer(frame, length=MAX_POINTS, index=False) for name, frame in data.items()}
+
     def _redraw(self, *_) -> None:
-        """Every source resent (a new symbol, a load, another zone)."""
-        for name, data in chart_data(self.frames, self.zone).items():
-            self.sources[name].clear()
-            self.sources[name].send(data)
+        """Every series anew (a new symbol, a load, another zone or theme): new sources holding it,
+        and the charts built once over them (while a symbol is open). Clearing and refilling each
+        source instead re-rendered a whole panel per event: 16 to 64 events, 2-8 s of the server's
+        time, to open a symbol; built once it is about 1 s."""
+        self.sources = self._buffers(chart_data(self.frames, self.zone))
+        if self.symbol:
+            self.charts.object = self._charts()
 
     def _rezone(self, *_) -> None:
         self.recent.zone = self.zone

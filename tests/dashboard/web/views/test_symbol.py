@@ -220,14 +220,19 @@ def test_two_detections_of_one_bar_in_two_batches_are_both_drawn_and_a_repeat_is
 
 
 def test_the_panels_take_the_pages_colours_and_name_the_zone_under_the_shared_axis(ingest):
+    def panels() -> list:  # the figures of what the view's charts pane shows now
+        plot = hv.renderer("bokeh").get_plot(view.charts.object)
+        Document().add_root(plot.state)
+        return [p.state for p in plot.traverse(lambda p: p, [lambda p: type(p).__name__ == "OverlayPlot"])]
+
     view = SymbolView(ingest, None)
-    plot = hv.renderer("bokeh").get_plot(view._charts())
-    Document().add_root(plot.state)
-    panels = [p.state for p in plot.traverse(lambda p: p, [lambda p: type(p).__name__ == "OverlayPlot"])]
-    assert [f.xaxis[0].axis_label for f in panels] == ["", "", "time (ET)"]
-    assert {f.background_fill_color for f in panels} == {"#ffffff"}
+    view.open("AAPL")  # no database: the live part, drawn at once
+    shown = view.charts.object
+    assert [f.xaxis[0].axis_label for f in panels()] == ["", "", "time (ET)"]
+    assert {f.background_fill_color for f in panels()} == {"#ffffff"}
     view.theme = "dark"
-    assert {f.background_fill_color for f in panels} == {"#181818"}
-    assert {f.legend[0].label_text_color for f in panels} == {"#e6e9ee"}
+    assert view.charts.object is not shown  # drawn anew, in the theme's colours
+    assert {f.background_fill_color for f in panels()} == {"#181818"}
+    assert {f.legend[0].label_text_color for f in panels()} == {"#e6e9ee"}
     view.zone = "UTC"
-    assert panels[-1].xaxis[0].axis_label == "time (UTC)"
+    assert panels()[-1].xaxis[0].axis_label == "time (UTC)"
