@@ -142,7 +142,7 @@ def test_critical_alert_shows_at_once_while_patterns_wait_for_the_flush(browser,
 
 def pattern_rows(page):
     """The pattern table's rows on screen (the table draws only those), top to bottom."""
-    scroller = page.locator(".scroller", has=page.locator("th", has_text="Key parameters"))
+    scroller = page.locator('.scroller[data-table="patterns"]')
     return scroller, scroller.locator("tbody tr:not(.pad)")
 
 
@@ -216,7 +216,7 @@ def test_the_views_css_and_javascript_files_reach_the_page(served, page):
     high = row(page, s).locator("td").first
     expect(high).to_be_visible(timeout=10_000)
     # table.css, with table.js setting the row height it uses: a high-confidence row, 22 px tall
-    assert high.evaluate("td => getComputedStyle(td).backgroundColor") == "rgb(232, 246, 236)"
+    assert high.evaluate("td => getComputedStyle(td).backgroundColor") == "rgba(31, 157, 85, 0.14)"
     assert high.evaluate("td => td.getBoundingClientRect().height") == 22
     card = page.locator('[data-metric="received"]')  # cards.css
     assert card.evaluate("el => getComputedStyle(el).borderRadius") == "8px"

@@ -44,7 +44,7 @@ class CriticalAlerts(pn.viewable.Viewer):
         self.notifier = DesktopNotifier(enabled=self.notifications)
         self.banner = pn.pane.HTML(pn.bind(banner_html, self.param.latest), visible=self.param.banner_visible,
                                    sizing_mode="stretch_width", stylesheets=[CSS], margin=0)
-        self.dismiss = pn.widgets.Button(name="Dismiss", button_type="light", width=90, align="center")
+        self.dismiss = pn.widgets.Button(name="Dismiss", button_type="default", width=90, align="center")
         self.dismiss.on_click(lambda _: setattr(self, "banner_visible", False))
         self._toasts: deque = deque()
         self._layout = pn.Row(self.banner, self.dismiss, visible=self.param.banner_visible, sizing_mode="stretch_width",

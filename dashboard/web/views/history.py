@@ -41,14 +41,14 @@ ALERT_INDICATOR = {"RSI": "RSI", "MACD": "MACD", "BB": "BollingerBands", "BOLLIN
 LIVE_POINTS = 20_000  # points kept per chart
 BOKEH_THEMES = {"light": "caliber", "dark": "dark_minimal"}  # the page's theme -> the charts' Bokeh theme
 ZONE_LABELS = {"America/New_York": "ET", "UTC": "UTC"}
-UNUSUAL_COLUMNS = [{"field": "symbol", "title": "Symbol", "width": "6em"},
-                   {"field": "today", "title": "Today so far", "kind": "int", "width": "7em"},
-                   {"field": "baseline_mean", "title": "Mean", "kind": "num", "width": "6em"},
-                   {"field": "baseline_std", "title": "Std", "kind": "num", "width": "6em"},
-                   {"field": "z", "title": "z", "kind": "num", "width": "5em"},
-                   {"field": "baseline_median", "title": "Median", "kind": "num", "width": "6em"},
-                   {"field": "baseline_mad", "title": "MAD", "kind": "num", "width": "5em"},
-                   {"field": "robust_z", "title": "Robust z", "kind": "num", "width": "6em"},
+UNUSUAL_COLUMNS = [{"field": "symbol", "title": "Symbol"},
+                   {"field": "today", "title": "Today so far", "kind": "int"},
+                   {"field": "baseline_mean", "title": "Mean", "kind": "num"},
+                   {"field": "baseline_std", "title": "Std", "kind": "num"},
+                   {"field": "z", "title": "z", "kind": "num"},
+                   {"field": "baseline_median", "title": "Median", "kind": "num"},
+                   {"field": "baseline_mad", "title": "MAD", "kind": "num"},
+                   {"field": "robust_z", "title": "Robust z", "kind": "num"},
                    {"field": "note", "title": "Baseline"}]
 
 hv.extension("bokeh", logo=False)

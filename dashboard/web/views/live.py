@@ -197,6 +197,7 @@ class LiveDashboard(pn.viewable.Viewer):
             table.zone = zone
         self.charts.param.update(zone=zone, label=label)
         self.symbol_view.zone = zone
+        self.status_bar.zone = self.health.zone = zone
 
     @param.depends("theme", watch=True)
     def _theme_changed(self) -> None:
