@@ -91,7 +91,7 @@ def test_filters_offer_every_symbol_seen_with_escaped_labels():
 
 def test_the_note_beside_the_slider_says_how_many_patterns_it_hides():
     f = Filters(min_confidence=0.7)
-    note = f._layout[2][1]
+    note = f._layout[3]
     assert note.object == ""
     f.hidden = 4
     assert "4 hidden below 0.70" in note.object
