@@ -30,7 +30,7 @@ BLOCKS = """() => {
     }
   }
   walk(document);
-  document.querySelectorAll("#header-items > *, #sidebar .bk-panel-models-layout-Column > *").forEach((el) => box("bar", el));
+  document.querySelectorAll("#header-items > *, #sidebar:not(.hidden) .bk-panel-models-layout-Column > *").forEach((el) => box("bar", el));
   return out;
 }"""
 
@@ -123,6 +123,11 @@ def test_nothing_overlaps_or_leaves_the_window(browser, served, width):
         expect(page.locator("td.link", has_text="NVDA").first).to_be_visible(timeout=10_000)
         page.wait_for_timeout(500)
         assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
+        # narrow, the page opens with the sidebar closed, so the tables have the width their text needs
+        assert page.evaluate("document.getElementById('sidebar').classList.contains('hidden')") == (width < 1200)
+        for name in ("patterns", "alerts", "indicators"):
+            table = page.locator(f'.scroller[data-table="{name}"]')
+            assert table.evaluate("el => el.scrollWidth <= el.clientWidth"), f"{name} scrolls sideways at {width} px"
         blocks = page.evaluate(BLOCKS)
         names = [b["name"] for b in blocks]
         assert names.count("table") >= 4 and names.count("chart") >= 2 and "card received" in names, names

@@ -20,7 +20,17 @@ function deepFind(root, selector) {       // the first match in the document or 
   return null;
 }
 
+const NARROW_PX = 1200;  // below this the tables need the sidebar's width: the page opens with it closed
+
+function sidebarOpen(open) {             // the template's own toggles (openNav / closeNav)
+  const bar = document.getElementById("sidebar");
+  if (!bar || bar.classList.contains("hidden") !== open) return;
+  const toggle = open ? window.openNav : window.closeNav;
+  if (typeof toggle === "function") toggle();
+}
+
 function focusSymbolFilter(cls) {
+  sidebarOpen(true);                     // the filter lives in the sidebar
   const host = deepFind(document, "." + cls);
   const input = host && deepFind(host.shadowRoot || host, "input");
   if (input) input.focus();
@@ -28,6 +38,10 @@ function focusSymbolFilter(cls) {
 
 export function render({ model, el }) {
   el.innerHTML = model.html;                          // fixed text from keys.py, escaped there
+  if (!window.__tsSidebarSized) {                     // once per page: a narrow window starts without it
+    window.__tsSidebarSized = true;
+    if (window.innerWidth < NARROW_PX) sidebarOpen(false);
+  }
   if (window.__tsShortcuts) document.removeEventListener("keydown", window.__tsShortcuts);
   window.__tsShortcuts = (e) => {                     // one listener, whatever re-renders the list
     if (e.ctrlKey || e.metaKey || e.altKey || typing(e)) return;
