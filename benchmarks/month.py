@@ -26,6 +26,7 @@ import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import history as H  # the history benchmark's helpers: database, events, recorder run
 import numpy as np
@@ -120,7 +121,7 @@ def main() -> int:
         day_start = datetime(last.year, last.month, last.day, tzinfo=UTC)
         month_start = datetime(days[0].year, days[0].month, days[0].day, tzinfo=UTC)
         hours = max(1, int((datetime.now(UTC) - day_start).total_seconds() // 3600) + 1)
-        summary = history_api.SummaryHandler.query(None, {}, min(hours, 168))
+        summary = history_api.SummaryHandler.query(SimpleNamespace(zone="America/New_York"), {}, min(hours, 168))
         eng = history_api.engine(url)
         busy = symbols[0]
         result["queries"] = {

@@ -1,0 +1,80 @@
+"""The README's screenshots: the served page (`tickstock serve --record`, the simulator streaming six
+symbols) in light and dark at 1000 and 1920 px, and the symbol view, taken in headless Chromium.
+
+    python docs/shoot.py [--warm 30]
+
+Needs TEST_REDIS_URL / TEST_DATABASE_URL (or the embedded services) and CHROMIUM_PATH, as the tests do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+import analytics  # noqa: E402
+from dashboard.tools.simulator import simulate  # noqa: E402
+from tests.fixtures import CHROMIUM_ARGS, serve, stop  # noqa: E402
+
+SYMBOLS = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "META"]
+OUT = ROOT / "docs"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--warm", type=float, default=30, help="seconds of stream before the first picture")
+    args = ap.parse_args()
+    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    base = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+    name = "shots_" + uuid.uuid4().hex[:8]
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    db = base.rsplit("/", 1)[0] + "/" + name
+    analytics.upgrade(db)
+    served = serve(redis_url, {"DATABASE_URL": db}, "--record")
+    done = threading.Event()
+    feed = threading.Thread(target=simulate, args=(redis_url,), daemon=True,
+                            kwargs={"rate": 60, "duration": None, "mode": None, "symbols": SYMBOLS,
+                                    "prefix": served.prefix, "stop_event": done})
+    try:
+        feed.start()
+        time.sleep(args.warm)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+                                        args=CHROMIUM_ARGS)
+            for theme in ("light", "dark"):
+                for width in (1000, 1920):
+                    page = browser.new_page(viewport={"width": width, "height": 1250})
+                    page.goto(f"{served.url}?theme={theme}", timeout=120_000)
+                    page.locator('.scroller[data-table="patterns"] td.link').first.wait_for(timeout=60_000)
+                    time.sleep(3)
+                    page.screenshot(path=str(OUT / f"page-{theme}-{width}.png"))
+                    if width == 1920 and theme == "dark":
+                        page.locator('.scroller[data-table="patterns"] td.link', has_text="NVDA").first.click()
+                        page.locator("[data-symbol-status]").filter(has_text="history and live").wait_for(
+                            timeout=120_000)
+                        time.sleep(3)
+                        page.screenshot(path=str(OUT / "symbol-dark-1920.png"))
+                    page.close()
+            browser.close()
+    finally:
+        done.set()
+        stop(served)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
