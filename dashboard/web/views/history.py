@@ -30,6 +30,7 @@ import analytics
 from analytics.catalog import recorded_symbols
 from analytics.stats import MARKET_TZ
 from dashboard.stream.ingest import Ingest
+from dashboard.web.views.reads import LatestRead
 from dashboard.web.views.table import LiveTable
 
 RANGES = {"last hour": 1, "last 6 hours": 6, "last 24 hours": 24, "last 7 days": 24 * 7, "last 30 days": 24 * 30}
@@ -238,8 +239,7 @@ class HistoryView(pn.viewable.Viewer):
         self._known: set[str] = set()
         self._symbols_seen: set[str] = set()  # lines and point groups the charts have drawn
         self._types_seen: set[str] = set()
-        self._wanted: LoadRequest | None = None  # the latest load asked for (None once closed)
-        self._busy = False  # a load is reading the database
+        self._read = LatestRead(fetch_history)  # the latest load asked for, read off the loop
         self._layout = self._build()
         self.param.watch(self._rezone, "zone")
 
@@ -326,27 +326,14 @@ class HistoryView(pn.viewable.Viewer):
         The reading runs on a worker thread; a load asked for meanwhile waits for it and then runs
         instead of its result (the latest wins). Returns once the latest result is handed to the
         session's document, or at once when a load is running already (it will run this request)."""
-        self._wanted = request = self.request()
+        self._read.wanted = self.request()
         self.loading = True
         self.status = f"Loading {self.range} …"
-        if self._busy:
-            return
-        self._busy = True
-        try:
-            loop = asyncio.get_running_loop()
-            while True:
-                outcome = await loop.run_in_executor(None, fetch_history, request)
-                if self._wanted is None:  # the session closed meanwhile
-                    return
-                if request is self._wanted:
-                    break
-                request = self._wanted  # superseded while reading: read the latest instead
-        finally:
-            self._busy = False
-        pn.state.execute(partial(self._apply, request, outcome), schedule=True)  # under the document's lock
+        if (read := await self._read.run()) is not None:
+            pn.state.execute(partial(self._apply, *read), schedule=True)  # under the document's lock
 
     def _apply(self, request: LoadRequest, outcome: Loaded | str) -> None:
-        if request is not self._wanted:  # a newer load started meanwhile; it will apply its own
+        if request is not self._read.wanted:  # a newer load started meanwhile; it will apply its own
             return
         self.loading = False
         if isinstance(outcome, str):
@@ -387,7 +374,7 @@ class HistoryView(pn.viewable.Viewer):
         self._symbol_widget.options = {escape(s): s for s in sorted(self._known)}  # labels render as HTML
 
     def close(self) -> None:
-        self._wanted = None  # a load still reading applies nothing
+        self._read.wanted = None  # a load still reading applies nothing
         if self._callback is not None:
             self._callback.stop()
         self.ingest.buffer.unregister(self._consumer)

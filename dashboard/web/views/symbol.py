@@ -29,6 +29,7 @@ from analytics.stats import MARKET_TZ
 from dashboard.stream.ingest import Ingest
 from dashboard.web.views.charts import THEME_COLOURS, style
 from dashboard.web.views.history import BOKEH_THEMES, reason, zone_label
+from dashboard.web.views.reads import LatestRead
 from dashboard.web.views.symbol_frames import (
     EMPTY,
     MAX_POINTS,
@@ -95,8 +96,7 @@ class SymbolView(pn.viewable.Viewer):
         self._seen: set[str] = set()  # symbols seen live (offered by the picker)
         self._recorded: set[str] = set()
         self._offered = 0
-        self._wanted: SymbolRequest | None = None
-        self._busy = False
+        self._read = LatestRead(fetch_symbol)  # the latest symbol and span asked for, read off the loop
         self._callback = None
         self.picker.param.watch(self._picked, "value")
         self.param.watch(self._rezone, ["zone"])
@@ -202,12 +202,12 @@ class SymbolView(pn.viewable.Viewer):
             self.status = "History is off (no database): showing live events only"
             return
         self.loading = True  # the charts are drawn once, with the history (`_apply`)
-        self._wanted = self.request()
+        self._read.wanted = self.request()
         pn.state.execute(self.load)
 
     def hide(self) -> None:
         """Close the view (its charts are emptied; live events of no symbol are held)."""
-        self._wanted = None
+        self._read.wanted = None
         self.symbol = ""
         self.picker.value = ""
         self._pending = []
@@ -241,28 +241,17 @@ class SymbolView(pn.viewable.Viewer):
     async def load(self) -> None:
         """Read the open symbol's history off the server's loop and show it joined with the live
         events held meanwhile; a symbol or span asked for while it reads wins."""
-        request = self._wanted
+        request = self._read.wanted
         if request is None:
             return
         self.loading = True
         self.status = f"Loading {request.symbol} ({self.span}) …"
-        if self._busy:
-            return
-        self._busy = True
-        try:
-            loop = asyncio.get_running_loop()
-            while True:
-                outcome = await loop.run_in_executor(None, fetch_symbol, request)
-                if self._wanted is None or request is self._wanted:
-                    break
-                request = self._wanted  # another symbol or span was asked for meanwhile
-        finally:
-            self._busy = False
-        pn.state.execute(partial(self._apply, request, outcome), schedule=True)
+        if (read := await self._read.run()) is not None:
+            pn.state.execute(partial(self._apply, *read), schedule=True)
 
     def _apply(self, request: SymbolRequest, outcome: SymbolHistory | str) -> None:
         """The history joined with the live events held meanwhile, drawn once."""
-        if request is not self._wanted:
+        if request is not self._read.wanted:
             return
         self.loading = False
         if isinstance(outcome, str):
@@ -365,6 +354,6 @@ class SymbolView(pn.viewable.Viewer):
 
     def release(self) -> None:
         """The session ended: a load still reading applies nothing, no more batches."""
-        self._wanted = None
+        self._read.wanted = None
         if self._callback is not None:
             self._callback.stop()
