@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from dashboard.web.views.reads import LatestRead
+
+
+def run(scenario):
+    """asyncio.run on a thread of its own: the browser tests' Playwright leaves a loop running here."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, scenario()).result()
 
 
 def test_a_request_made_while_reading_is_read_next_and_wins_and_a_second_run_waits_for_it():
@@ -29,7 +36,7 @@ def test_a_request_made_while_reading_is_read_next_and_wins_and_a_second_run_wai
         go.set()
         return await running, read.busy
 
-    result, busy = asyncio.run(scenario())
+    result, busy = run(scenario)
     assert result == ("second", "rows of second") and seen == ["first", "second"] and not busy
 
 
@@ -39,4 +46,4 @@ def test_a_view_closed_while_reading_gets_nothing():
         read.wanted = "only"
         return await read.run()
 
-    assert asyncio.run(scenario()) is None
+    assert run(scenario) is None
