@@ -56,6 +56,9 @@ from dashboard.wire.kinds import KINDS
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
+# a table needs this much to show its columns whole (the indicator grid ~720 px, patterns with their key
+# parameters more): at 1600 px with the sidebar open, 520 px each cut "Updated (ET)" and the parameters
+SIDE_MIN_PX = 720
 LAGGED = (Pattern, IndicatorAlert)  # kinds whose producer-to-page lag the metric cards summarise
 SIDEBAR_WIDTH = 280  # px, the template's sidebar (the toasts take its width too: toasts.css)
 _unplaced_logged: set[str] = set()  # kinds already logged in this process (once, however many tabs)
@@ -164,9 +167,10 @@ class LiveDashboard(pn.viewable.Viewer):
                          self.symbol_view.picker, self.shortcuts, sizing_mode="stretch_width")
 
     def _main(self) -> pn.viewable.Viewable:
-        """The page's content; two views side by side where both fit (each at least 520 px), else stacked."""
+        """The page's content; two views side by side where both fit (each at least SIDE_MIN_PX), else stacked."""
         def side_by_side(*views):
-            return pn.FlexBox(*[pn.Column(view, sizing_mode="stretch_width", styles={"flex": "1 1 520px", "min-width": "0"})
+            return pn.FlexBox(*[pn.Column(view, sizing_mode="stretch_width",
+                                          styles={"flex": f"1 1 {SIDE_MIN_PX}px", "min-width": "0"})
                                 for view in views], flex_wrap="wrap", gap="0 10px", sizing_mode="stretch_width")
 
         side = pn.Column("### Producer health", self.health, "### Critical alerts", self.critical.table,
