@@ -208,14 +208,21 @@ def test_the_keyed_grid_sorts_by_value_and_keeps_the_order_as_values_change(sess
     assert cells(grid, "Symbol") == ["CCC", "AAA", "BBB"]
 
 
-def test_a_hidden_table_paints_nothing_until_it_is_shown(session):
+def test_a_hidden_table_is_drawn_now_and_then_and_at_once_when_shown(session):
     page, views = session
+    hidden = page.locator("tr", has_text="HIDDEN")
     views.show(views.indicators, indicator_record("HIDDEN", "RSI", 42.0))
     views.show(views.patterns, pattern_at("SHOWN"))  # sent after it: once this one is drawn, that one has arrived
     expect(page.locator("tr", has_text="SHOWN")).to_have_count(1)
-    assert page.locator("tr", has_text="HIDDEN").count() == 0  # in a closed tab: not drawn
+    assert hidden.count() == 0  # in a closed tab: not drawn with every message
+    expect(hidden).to_have_count(1, timeout=5_000)  # but every two seconds
+    expect(hidden).to_be_hidden()  # (the tab is still closed)
+    views.show(views.indicators, indicator_record("HIDDEN2", "RSI", 43.0))
+    views.show(views.patterns, pattern_at("SHOWN2"))
+    expect(page.locator("tr", has_text="SHOWN2")).to_have_count(1)
+    assert page.locator("tr", has_text="HIDDEN2").count() == 0
     page.locator(".bk-tab", has_text="Indicators").click()
-    expect(page.locator("tr", has_text="HIDDEN")).to_have_count(1)
+    expect(page.locator("tr", has_text="HIDDEN2")).to_be_visible(timeout=1_500)  # at once, not two seconds on
 
 
 def test_empty_tables_say_why_and_the_reason_follows_the_filters(session):

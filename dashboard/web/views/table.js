@@ -1,18 +1,21 @@
 // LiveTable (table.py). The browser keeps every row in a JS array (newest first) and puts only the
 // ~30 on screen into the DOM: two padding rows stand in for the rest, so the scroll bar is right and
 // a 1,000-row table costs the page what a 30-row one does. Messages only change the array; the DOM
-// is brought up to date at most once per animation frame, and not at all while the table is hidden
-// (a closed tab), which looks again now and then while work waits. Scrolled down, the view stays on the row the user is reading
-// while new ones arrive, sorted or not. Cell text is set with textContent: never markup.
+// is brought up to date at most once per animation frame, and only every OFFSCREEN_MS while the
+// table is off screen (scrolled away, or in a closed tab): it catches up when it comes into view.
+// Scrolled down, the view stays on the row the user is reading while new ones arrive, sorted or not.
+// Cell text is set as text (textContent, a text node's data): never markup.
 // A `wrap` table (a few rows of long text) draws every row, each as tall as its text.
 
 const OVERSCAN = 6;     // rows drawn beyond the screen's edges
-const MAX_CH = 48;      // a column is never sized wider than this many characters (the rest on hover)
+const MAX_CH = 48;      // a column is never wider than this many characters: longer text is cut here, with "…"
+                        // (the rest on hover); only the `grow` column clips in CSS (table.css says why)
 const GROW_CH = 64;     // nor is the `grow` column (sentences, parameters), which also takes the room left
 const WRAP_CH = 16;     // in a `wrap` table the `grow` column wraps: it asks for no more than this
+const OFFSCREEN_MS = 2000;  // how often a table not shown (scrolled away, a closed tab) is brought up to date
+const VISIBILITY_MS = 500;  // how long a table's shown/hidden state (by `visibility`) is trusted before it is asked again
+const HIDDEN_CHECK_MS = 200;  // a table on screen but hidden by `visibility`, with work waiting, looks again this often
 const PAD_PX = 15;      // a cell's padding (12 px) and a pixel to spare, beside its characters
-const VISIBILITY_MS = 500;  // how long a table's shown/hidden state is trusted before it is asked again
-const HIDDEN_CHECK_MS = 200;  // a hidden table with work waiting looks again this often (tabs hide by visibility)
 const LABELS = {"America/New_York": "ET", "UTC": "UTC"};
 const NUMERIC = new Set(["num", "conf", "time"]);
 
@@ -80,6 +83,7 @@ export function render({ model, el }) {
   const byKey = new Map();       // keyed tables: key -> latest row
   const shown = [];              // the <tr> elements on screen, in order
   const widest = columns.map(() => 0);   // the longest cell text of each column so far
+  const cut = columns.map((c) => !c.grow && !wrap);  // columns whose text table.js cuts at MAX_CH (no CSS clip)
   let viewport = model.height || 400, scrollTop = 0, pending = false, first = -1, isEmpty = null;
   let changed = true, refill = false, resized = true, resetting = false;
   let time = timeFormat(model.zone), generation = 0, sort = null, order = null;
@@ -123,7 +127,11 @@ export function render({ model, el }) {
     if (tr.className !== cls) tr.className = cls;
     const t = texts(r), cells = tr.children;
     for (let i = 0; i < t.length; i++) {
-      if (cells[i].textContent !== t[i]) cells[i].textContent = t[i];  // only changed cells repaint
+      const full = t[i], text = cut[i] && full.length > MAX_CH ? full.slice(0, MAX_CH - 1) + "…" : full;
+      const cell = cells[i], node = cell.firstChild;
+      if (node === null) { if (text) cell.textContent = text; }
+      else if (node.data !== text) node.data = text;   // only changed cells repaint; the text node stays
+      cell.__full = full;
     }
   }
 
@@ -174,15 +182,20 @@ export function render({ model, el }) {
     schedule();
   }
 
-  function paint() {
+  function paint(force) {
     // Rows already on screen keep their <tr> (moved, not rewritten): an update that adds k rows
     // on top writes the text of k rows, not of the whole screen.
     pending = false;
-    if (!isVisible()) {          // a closed tab: paint once shown
-      pending = true;
-      setTimeout(() => requestAnimationFrame(paint), HIDDEN_CHECK_MS);
+    if (force !== true && !inView()) {   // off screen or in a closed tab: now and then, and at once when seen
+      waiting = true;
+      if (!lazy) lazy = setTimeout(() => { lazy = 0; if (waiting) { waiting = false; requestAnimationFrame(() => paint(true)); } }, OFFSCREEN_MS);
+      if (onScreen) {                   // hidden by a closed tab (visibility: no observer tells): look again soon
+        pending = true;
+        setTimeout(() => requestAnimationFrame(paint), HIDDEN_CHECK_MS);
+      }
       return;
     }
+    waiting = false;
     let anchor;                  // the row at the top of the screen, kept there when rows come and go
     if (changed) {
       const at = Math.floor(scrollTop / ROW);
@@ -226,17 +239,28 @@ export function render({ model, el }) {
     if (anchor) scroller.scrollTop = scrollTop;
   }
 
-  // checkVisibility forces a style pass before the frame's own: asked every paint it was the page's
-  // costliest JavaScript at 1,000 events/s. A table shown or hidden is seen within VISIBILITY_MS.
-  let visibleAt = -Infinity, visible = true;
-  function isVisible() {
+  // Painted every frame with work only while shown. An IntersectionObserver (asynchronous: it forces no
+  // style or layout pass) says when the table comes on screen (scrolled to) or leaves it. A closed tab
+  // of Bokeh's Tabs hides by `visibility`, which no observer reports: checkVisibility() does, but it
+  // forces a style pass, so it is asked only of a table on screen, at most every VISIBILITY_MS. A table
+  // not shown catches up every OFFSCREEN_MS (find-in-page and assistive tools are never far behind),
+  // and at once when it comes back.
+  let onScreen = false, styleVisible = true, visibleAt = -Infinity, waiting = false, lazy = 0;
+  function inView() {
+    if (!onScreen) return false;
     const now = performance.now();
     if (now - visibleAt > VISIBILITY_MS) {
-      visible = scroller.checkVisibility({visibilityProperty: true});
+      styleVisible = scroller.checkVisibility({visibilityProperty: true});
       visibleAt = now;
     }
-    return visible;
+    return styleVisible;
   }
+  const seen = new IntersectionObserver((entries) => {
+    onScreen = entries[entries.length - 1].isIntersecting;
+    visibleAt = -Infinity;
+    if (onScreen && waiting) schedule();
+  });
+  seen.observe(scroller);
 
   function schedule() {
     if (!pending) { pending = true; requestAnimationFrame(paint); }
@@ -265,17 +289,21 @@ export function render({ model, el }) {
 
   body.addEventListener("click", (e) => {              // a symbol cell: `picked` in Python
     const td = e.target.closest("td.link");
-    if (td && td.textContent) model.send_msg({op: "pick", value: td.textContent});
+    if (td && td.textContent) model.send_msg({op: "pick", value: td.__full ?? td.textContent});
   });
   body.addEventListener("mouseover", (e) => {          // a cut-off cell shows its full text on hover
     const td = e.target.closest("td");
-    if (td) td.title = td.scrollWidth > td.clientWidth ? td.textContent : "";
+    if (!td) return;
+    const full = td.__full ?? td.textContent;
+    td.title = full !== td.textContent || td.scrollWidth > td.clientWidth ? full : "";
   });
   scroller.addEventListener("scroll", () => { scrollTop = scroller.scrollTop; schedule(); }, {passive: true});
-  new ResizeObserver((entries) => {
+  const sizes = new ResizeObserver((entries) => {
     const h = entries[entries.length - 1].contentRect.height;
     if (h > 0 && h !== viewport) { viewport = h; schedule(); }
-  }).observe(scroller);
+  });
+  sizes.observe(scroller);
+  model.on("remove", () => { sizes.disconnect(); seen.disconnect(); clearTimeout(lazy); });
   model.on("msg:custom", (msg) => add(msg.rows, msg.op === "reset"));
   model.on("zone", () => { time = timeFormat(model.zone); generation++; refill = true; titles(); schedule(); });
   model.on("placeholder", () => { empty.textContent = model.placeholder; });
