@@ -27,6 +27,9 @@ THROUGHPUT_SERIES = [("pattern", "#2b6cb0"), ("indicator", "#38a169"),
                      ("indicator_alert", "#d69e2e"), ("critical_alert", "#c53030")]
 HEALTH_SERIES = [("CPU %", "#2b6cb0"), ("memory %", "#805ad5"), ("processing lag (ms, right axis)", "#d69e2e")]
 THROUGHPUT_ROLLOVER = 600  # one point a second: the last 10 minutes
+# Each chart is drawn every other second, in turns (throughput, then health), never both in one
+# frame: an update redraws a whole chart (canvas, axes, ticks: ~30 ms of the browser's main thread
+# here), and both at once every second were a sixth of the page's cost and its longest tasks.
 HEALTH_ROLLOVER = 720  # one point a health event
 EXCHANGE_ZONE = "America/New_York"
 # the charts' colours per page theme: background, text, axes and grid (theme.css has the page's)
@@ -89,7 +92,8 @@ def wall_ms(utc_ms: float, zone: ZoneInfo) -> float:
 
 class Charts(pn.viewable.Viewer):
     """Throughput per type (a point a second, from the buffer's rates) and the producer's health
-    (a point a health event), each with its legend, in the page's zone and theme."""
+    (a point a health event), each with its legend, in the page's zone and theme; each drawn every
+    other second, in turns."""
 
     last_second = param.Integer(default=0, doc="epoch second of the latest throughput point")
     zone = param.String(default=EXCHANGE_ZONE, doc="IANA zone the time axes show")
@@ -101,6 +105,9 @@ class Charts(pn.viewable.Viewer):
         self.throughput_fig, self.throughput_source = throughput_chart()
         self.health_fig, self.health_source = health_chart()
         self._zone = ZoneInfo(self.zone)
+        self._points: list[tuple[float, dict]] = []  # throughput points not yet drawn: (epoch ms, counts)
+        self._health: list[tuple] = []  # health points not yet drawn: (epoch ms, cpu, memory, lag)
+        self._turn = False  # True: the throughput chart was drawn last
         self._restyle()
         self._label()
 
@@ -129,22 +136,44 @@ class Charts(pn.viewable.Viewer):
             source.data = {**source.data, "t": [wall_ms(u, self._zone) for u in source.data["u"]]}
 
     def add_second(self, second: int, counts: dict) -> None:
-        """One throughput point: events per type in that second (once per second at most)."""
+        """One throughput point: events per type in that second (once per second at most). Each
+        call draws one chart, in turns: throughput, then health (what waits for it), and so on."""
         if second <= self.last_second:
             return
-        u = second * 1000
-        self.throughput_source.stream({"t": [wall_ms(u, self._zone)], "u": [u],
-                                       **{k: [counts.get(k, 0)] for k, _ in THROUGHPUT_SERIES}},
-                                      rollover=THROUGHPUT_ROLLOVER)
+        self._points.append((second * 1000, {k: counts.get(k, 0) for k, _ in THROUGHPUT_SERIES}))
         self.last_second = second
+        self._turn = not self._turn
+        if self._turn:
+            self._send_throughput()
+        else:
+            self._send_health()
 
     def add_health(self, ev: Health) -> None:
-        u = ev.ts.timestamp() * 1000
-        self.health_source.stream({"t": [wall_ms(u, self._zone)], "u": [u], "cpu": [ev.cpu_percent],
-                                   "memory": [ev.memory_percent], "lag": [ev.processing_lag_ms]},
-                                  rollover=HEALTH_ROLLOVER)
-        lag_max = max((v for v in self.health_source.data["lag"] if v is not None), default=0)
-        self.health_fig.extra_y_ranges["lag"].end = max(1000, lag_max * 1.2)
+        """One health point, drawn at the health chart's next turn."""
+        self._health.append((ev.ts.timestamp() * 1000, ev.cpu_percent, ev.memory_percent, ev.processing_lag_ms))
+
+    def send(self) -> None:
+        """Draw every point that waits, on both charts."""
+        self._send_throughput()
+        self._send_health()
+
+    def _send_throughput(self) -> None:
+        if self._points:
+            points, self._points = self._points, []
+            self.throughput_source.stream({"t": [wall_ms(u, self._zone) for u, _ in points], "u": [u for u, _ in points],
+                                           **{k: [c[k] for _, c in points] for k, _ in THROUGHPUT_SERIES}},
+                                          rollover=THROUGHPUT_ROLLOVER)
+
+    def _send_health(self) -> None:
+        if self._health:
+            points, self._health = self._health, []
+            self.health_source.stream({"t": [wall_ms(p[0], self._zone) for p in points], "u": [p[0] for p in points],
+                                       "cpu": [p[1] for p in points], "memory": [p[2] for p in points],
+                                       "lag": [p[3] for p in points]}, rollover=HEALTH_ROLLOVER)
+            lag_max = max((v for v in self.health_source.data["lag"] if v is not None), default=0)
+            end = max(1000, lag_max * 1.2)
+            if self.health_fig.extra_y_ranges["lag"].end != end:
+                self.health_fig.extra_y_ranges["lag"].end = end
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout

@@ -123,6 +123,7 @@ def test_status_metrics_and_health_follow_the_stream(ingest):
     assert "s-1" in dash.status_pane.object and "top_500" in dash.status_pane.object
     assert 'data-metric="rejected"' in dash.metrics_pane.object and "ts-card bad" in dash.metrics_pane.object
     assert "&lt;script&gt;" in dash.health_pane.object and "<script>" not in dash.health_pane.object
+    dash.charts.send()  # the charts' next update (every two seconds)
     assert dash.charts.health_source.data["cpu"] == [91.0]
 
 
@@ -141,6 +142,7 @@ def test_the_chosen_zone_reaches_every_table_the_charts_and_the_symbol_view(inge
     dash.drain()
     second = dash.charts.last_second + 1
     dash.charts.add_second(second, {"pattern": 1})
+    dash.charts.send()  # drawn now, not at the next two-second update
     dash.clock.choice = "utc"
     assert {t.zone for t in dash.tables} == {"UTC"}
     assert dash.symbol_view.zone == "UTC"
