@@ -182,15 +182,16 @@ def test_scrolled_down_the_view_stays_on_the_rows_being_read(served, page):
     assert abs(reading.evaluate("tr => tr.getBoundingClientRect().top") - top_before) < 2
 
 
-def test_a_burst_of_critical_alerts_keeps_the_latest_toasts_and_the_banner_on_the_last(served, page):
+def test_a_burst_of_critical_alerts_is_one_toast_and_one_summary_with_the_banner_on_the_last(served, page):
     tag = sym("BURST")
     for i in range(6):
         served.publish("alerts:critical", json.dumps({"type": "FEED_DOWN", "message": f"{tag} #{i}",
                                                       "severity": "critical"}))
     expect(page.get_by_role("alert")).to_contain_text(f"{tag} #5", timeout=5_000)
-    expect(page.locator(".notyf__message", has_text=f"{tag} #5")).to_be_visible()
-    expect(page.locator(".notyf__message", has_text=tag)).to_have_count(3, timeout=5_000)  # the latest three
-    expect(page.locator(".notyf__message", has_text=f"{tag} #0")).to_have_count(0)
+    expect(page.locator(".notyf__message", has_text=f"{tag} #0")).to_be_visible()  # the first at once
+    summary = page.locator(".notyf__message", has_text="5 more critical alerts · latest: FEED_DOWN")
+    expect(summary).to_contain_text(f"{tag} #5", timeout=8_000)  # the rest in one, once the gap is over
+    expect(page.locator(".notyf__message", has_text=tag)).to_have_count(2)
     crit = page.locator(".scroller", has=page.locator("th", has_text="Severity"))
     for i in range(6):  # every alert is kept in the critical alerts table
         expect(crit.locator("tr", has_text=f"{tag} #{i}")).to_have_count(1)

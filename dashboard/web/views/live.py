@@ -114,7 +114,7 @@ class LiveDashboard(pn.viewable.Viewer):
             Pattern: self._to(self.patterns.take),
             Indicator: self._to(self.indicators.take),
             IndicatorAlert: self._to(self.alerts.take),
-            CriticalAlert: self.critical.take,
+            CriticalAlert: self._critical,
             Health: self.charts.add_health,
             SessionStarted: _read_by_the_status_bar,
             SessionStopped: _read_by_the_status_bar,
@@ -144,6 +144,10 @@ class LiveDashboard(pn.viewable.Viewer):
         """Every live table of the page (they all show times in the page's zone)."""
         return [self.pattern_table, self.alert_table, self.indicator_table, self.critical_table,
                 *[stream.table for stream in self.kind_streams]]
+
+    def _critical(self, ev: CriticalAlert) -> None:
+        """A critical alert; one the page opened with (the recent stream) raises no toast."""
+        self.critical.take(ev, news=ev.received >= self.opened_at)
 
     def _to(self, take):
         """A handler that also hands the event to the symbol view (it keeps only the open symbol's)."""
@@ -295,13 +299,14 @@ class LiveDashboard(pn.viewable.Viewer):
     # ------------------------------------------------------------ once a second
 
     def refresh_status(self) -> None:
-        """Status bar, metric cards, health, filter options and one throughput point."""
+        """Status bar, metric cards, health, filter options, a waiting toast and one throughput point."""
         status = self.ingest.status()
         session = status["session"]
         self.status_bar.session = session
         if session["health"] is not None:
             self.health.report = session["health"]
         self.patterns.count_hidden()
+        self.critical.tick()
         self.metrics.refresh(status, self.bridge.consumer.dropped)
         second = int(time.time()) - 1
         if second > self.charts.last_second:
