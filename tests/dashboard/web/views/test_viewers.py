@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from bokeh.document import Document
 
 from analytics.events import Health, IndicatorAlert
@@ -180,17 +182,44 @@ def test_critical_alert_raises_the_banner_fills_the_table_and_dismiss_hides_it()
     assert not critical.banner_visible and not critical.banner.visible
 
 
-def test_charts_take_a_throughput_point_a_second_and_a_health_point_an_event():
+def test_a_burst_of_critical_alerts_is_one_toast_then_one_summary_and_the_banner_and_table_keep_up():
+    critical = CriticalAlerts(notifications=False)
+    critical.take(critical_record("FEED_DOWN"), now=100.0)
+    assert list(critical.toasted) == ["FEED_DOWN: m"]  # the first at once
+    for i, at in enumerate((100.5, 101.0, 102.0)):
+        critical.take(critical_record(f"LAG_{i}"), now=at)
+    assert list(critical.toasted) == ["FEED_DOWN: m"]  # within the gap: they wait
+    assert critical.latest.alert_type == "LAG_2" and critical.table.size == 4  # the banner and table do not
+    critical.tick(now=104.9)
+    assert len(critical.toasted) == 1
+    critical.tick(now=105.0)  # the gap is over: one toast sums them up
+    assert list(critical.toasted) == ["FEED_DOWN: m", "3 more critical alerts · latest: LAG_2: m"]
+    critical.tick(now=111.0)  # nothing waits: no toast
+    critical.take(critical_record("DISK"), now=111.0)  # a lone alert after the gap: its own toast at once
+    assert list(critical.toasted)[-1] == "DISK: m"
+    critical.take(critical_record("OLD"), now=120.0, news=False)  # from before the page opened
+    assert list(critical.toasted)[-1] == "DISK: m" and critical.latest.alert_type == "OLD"
+
+
+def test_charts_take_a_throughput_point_a_second_and_a_health_point_an_event_drawn_in_turns():
     charts = Charts()
-    charts.add_second(100, {"pattern": 5})
+    charts.add_second(100, {"pattern": 5})  # the first point is drawn at once
+    assert charts.throughput_source.data["pattern"] == [5]
     charts.add_second(100, {"pattern": 7})  # the same second again: ignored
-    charts.add_second(101, {"indicator": 2})
-    assert charts.throughput_source.data["pattern"] == [5, 0]
-    assert charts.throughput_source.data["indicator"] == [0, 2]
     health = Health(channel=CH.health, ts=T0, received=0.0, status="healthy", cpu_percent=40.0,
                     memory_percent=20.0, processing_lag_ms=2500.0)
     charts.add_health(health)
+    charts.add_second(101, {"indicator": 2})  # the health chart's turn: the throughput point waits
+    assert charts.throughput_source.data["pattern"] == [5]
     assert charts.health_source.data["lag"] == [2500.0]
+    charts.add_health(health)
+    charts.add_second(102, {"indicator": 3})  # the throughput chart's turn: both its points, each in its second
+    assert charts.throughput_source.data["pattern"] == [5, 0, 0]
+    assert charts.throughput_source.data["indicator"] == [0, 2, 3]
+    assert charts.throughput_source.data["u"] == [100_000, 101_000, 102_000]
+    assert charts.health_source.data["lag"] == [2500.0]  # not in the same second as the throughput chart
+    charts.add_second(103, {})
+    assert charts.health_source.data["lag"] == [2500.0, 2500.0]
     assert charts.health_fig.extra_y_ranges["lag"].end == 3000.0  # the lag axis grows to show it
 
 
@@ -241,3 +270,31 @@ def test_closing_the_bridge_releases_its_consumer_and_a_jupyter_start_polls():
     assert bridge.closed and not bridge._callbacks
     assert buffer.stats()["consumers"] == []
     bridge.on_ready(True)  # a late call from the ingest thread does nothing
+
+
+def test_rows_of_an_early_flush_wait_for_the_timed_flush_or_one_interval():
+    buffer = StreamingBuffer(interval=0.25, max_size=2)
+    placed = Placed()
+    bridge = DocumentBridge(buffer, "s", placed, lambda: None)
+    bridge.doc = doc = Document()
+    bridge._flushes_seen, bridge._last_drain = buffer.flushes, time.monotonic()  # a paced drain just now
+    buffer.take([pattern_record(s) for s in ("AAPL", "MSFT")])  # a full batch: the buffer flushes early
+    assert buffer.early_flushes == 1
+    [first] = [cb.callback for cb in doc.session_callbacks]
+    first()  # within the interval and no timed flush yet: it waits, with a deadline
+    assert placed == []
+    timeouts = [cb for cb in doc.session_callbacks if cb.callback.__name__ == "_drain_due"]
+    assert len(timeouts) == 1 and 0 < timeouts[0].timeout <= 251
+    buffer.take([pattern_record("NVDA")])
+    buffer.flush()  # the timed flush: one prompt drain of everything waiting
+    [prompt] = [cb.callback for cb in doc.session_callbacks if cb.callback.__name__ == "_drain_paced"]
+    prompt()
+    assert placed == [["Pattern", "Pattern", "Pattern"]]
+    timeouts[0].callback()  # the deadline finds nothing left to do
+    assert not doc.session_callbacks
+    assert len(placed) == 1
+    bridge._last_drain -= 1  # an interval on, without a timed flush (a buffer that is off): drained at once
+    buffer.take([pattern_record(s) for s in ("AMD", "INTC")])
+    [latest] = [cb.callback for cb in doc.session_callbacks]
+    latest()
+    assert placed[-1] == ["Pattern", "Pattern"]
