@@ -146,19 +146,19 @@ class SymbolView(pn.viewable.Viewer):
                  * dmap(lambda data: hv.Scatter(data, t, [hv.Dimension("y", label="price"), "pattern", "confidence"],
                                                 label="patterns").opts(
                      marker="circle", size=9, color="#54a24b", line_color="white", tools=["hover"]), "patterns")
-                 * dmap(self._alerts, "price alerts"))
+                 * dmap(partial(self._alerts, "price"), "price alerts"))
         rsi = (dmap(lambda data: hv.Curve(data, t, hv.Dimension("value", label="RSI"), label="RSI").opts(
                    color="#b279a2", line_width=1.5), "RSI")
                * hv.HLine(70).opts(color="#e45756", line_dash="dotted", line_width=1)
                * hv.HLine(30).opts(color="#54a24b", line_dash="dotted", line_width=1)
-               * dmap(self._alerts, "RSI alerts"))
+               * dmap(partial(self._alerts, "RSI"), "RSI alerts"))
         macd = (dmap(lambda data: hv.Spikes(data, t, hv.Dimension("histogram", label="MACD"), label="histogram").opts(
                     color="#9d9d9d", line_width=2), "MACD")
                 * dmap(lambda data: hv.Curve(data, t, hv.Dimension("macd", label="MACD"), label="MACD").opts(
                     color="#4c78a8", line_width=1.5), "MACD")
                 * dmap(lambda data: hv.Curve(data, t, hv.Dimension("signal", label="MACD"), label="signal").opts(
                     color="#f58518", line_width=1.5), "MACD")
-                * dmap(self._alerts, "MACD alerts"))
+                * dmap(partial(self._alerts, "MACD"), "MACD alerts"))
         def panel(height: int, ylabel: str, bottom: bool = False, **more) -> hv.opts.Overlay:
             return hv.opts.Overlay(responsive=True, height=height, ylabel=ylabel, legend_position="top",
                                    legend_cols=6, hooks=[partial(self._style, bottom)], **more)
@@ -166,8 +166,12 @@ class SymbolView(pn.viewable.Viewer):
         return (price.opts(panel(320, "price")) + rsi.opts(panel(190, "RSI", ylim=(0, 100)))
                 + macd.opts(panel(230, "MACD", bottom=True))).cols(1).opts(shared_axes=True)
 
-    def _alerts(self, data: pd.DataFrame) -> hv.Scatter:
-        return hv.Scatter(data, "t", [hv.Dimension("y", label="value"), "alert"], label="alerts").opts(
+    @staticmethod
+    def _alerts(panel: str, data: pd.DataFrame) -> hv.Scatter:
+        """A panel's alert markers. Their value dimension is the panel's own (label and all): the
+        layout shares axes of equal dimensions, and one "value" on every panel gave the price panel
+        the RSI's and MACD's ranges too (its axis ran from 0)."""
+        return hv.Scatter(data, "t", [hv.Dimension("y", label=panel), "alert"], label="alerts").opts(
             marker="triangle", size=11, color="#e45756", tools=["hover"])
 
     def _style(self, bottom: bool, plot, _element) -> None:

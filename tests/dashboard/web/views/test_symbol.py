@@ -219,20 +219,35 @@ def test_two_detections_of_one_bar_in_two_batches_are_both_drawn_and_a_repeat_is
     assert view.sources["price alerts"].data["alert"].tolist() == ["BB_UPPER_BREAK"]
 
 
-def test_the_panels_take_the_pages_colours_and_name_the_zone_under_the_shared_axis(ingest):
-    def panels() -> list:  # the figures of what the view's charts pane shows now
-        plot = hv.renderer("bokeh").get_plot(view.charts.object)
-        Document().add_root(plot.state)
-        return [p.state for p in plot.traverse(lambda p: p, [lambda p: type(p).__name__ == "OverlayPlot"])]
+def panels(view: SymbolView) -> list:
+    """The Bokeh figures of what the view's charts pane shows now: price, RSI, MACD."""
+    plot = hv.renderer("bokeh").get_plot(view.charts.object)
+    Document().add_root(plot.state)
+    return [p.state for p in plot.traverse(lambda p: p, [lambda p: type(p).__name__ == "OverlayPlot"])]
 
+
+def test_each_panel_keeps_its_own_value_range_only_time_is_shared(ingest, store):
+    analytics.write_events(store, [ev for m in range(6) for ev in bar("NVDA", m)]
+                           + [alert("NVDA", 2, "RSI_OVERBOUGHT"), alert("NVDA", 4, "BB_UPPER_BREAK"),
+                              alert("NVDA", 5, "MACD_BEARISH_CROSS")])
+    view = SymbolView(ingest, store, span="last hour")
+    in_thread(lambda: view.open("NVDA"))
+    price, rsi, macd = panels(view)
+    assert 90 < price.y_range.start < 95 and 110 < price.y_range.end < 115  # the bands, not 0 (RSI's, MACD's alerts)
+    assert (rsi.y_range.start, rsi.y_range.end) == (0, 100)
+    assert -1 < macd.y_range.start < 0.1 and 0.4 < macd.y_range.end < 1
+    assert price.x_range is rsi.x_range is macd.x_range
+
+
+def test_the_panels_take_the_pages_colours_and_name_the_zone_under_the_shared_axis(ingest):
     view = SymbolView(ingest, None)
     view.open("AAPL")  # no database: the live part, drawn at once
     shown = view.charts.object
-    assert [f.xaxis[0].axis_label for f in panels()] == ["", "", "time (ET)"]
-    assert {f.background_fill_color for f in panels()} == {"#ffffff"}
+    assert [f.xaxis[0].axis_label for f in panels(view)] == ["", "", "time (ET)"]
+    assert {f.background_fill_color for f in panels(view)} == {"#ffffff"}
     view.theme = "dark"
     assert view.charts.object is not shown  # drawn anew, in the theme's colours
-    assert {f.background_fill_color for f in panels()} == {"#181818"}
-    assert {f.legend[0].label_text_color for f in panels()} == {"#e6e9ee"}
+    assert {f.background_fill_color for f in panels(view)} == {"#181818"}
+    assert {f.legend[0].label_text_color for f in panels(view)} == {"#e6e9ee"}
     view.zone = "UTC"
-    assert panels()[-1].xaxis[0].axis_label == "time (UTC)"
+    assert panels(view)[-1].xaxis[0].axis_label == "time (UTC)"
