@@ -31,6 +31,7 @@ THROUGHPUT_ROLLOVER = 600  # one point a second: the last 10 minutes
 # frame: an update redraws a whole chart (canvas, axes, ticks: ~30 ms of the browser's main thread
 # here), and both at once every second were a sixth of the page's cost and its longest tasks.
 HEALTH_ROLLOVER = 720  # one point a health event
+HEALTH_WAITING = "Producer health: no report since this page opened"  # the empty chart says why
 EXCHANGE_ZONE = "America/New_York"
 # the charts' colours per page theme: background, text, axes and grid (theme.css has the page's)
 THEME_COLOURS = {"light": {"background": "#ffffff", "text": "#1a202c", "axis": "#5a6577", "grid": "#e5e9ef"},
@@ -53,14 +54,15 @@ def throughput_chart() -> tuple[figure, ColumnDataSource]:
 def health_chart() -> tuple[figure, ColumnDataSource]:
     """The producer's CPU and memory (%, left axis) and processing lag (ms, right axis)."""
     source = ColumnDataSource({"t": [], "u": [], "cpu": [], "memory": [], "lag": []})
-    fig = figure(height=220, sizing_mode="stretch_width", x_axis_type="datetime", title="Producer health",
+    fig = figure(height=220, sizing_mode="stretch_width", x_axis_type="datetime", title=HEALTH_WAITING,
                  toolbar_location=None, y_range=Range1d(0, 100))
     fig.extra_y_ranges = {"lag": Range1d(0, 1000)}
     fig.add_layout(LinearAxis(y_range_name="lag", axis_label="lag (ms)"), "right")
     fig.yaxis[0].axis_label = "%"
     for field, (_, colour) in zip(("cpu", "memory", "lag"), HEALTH_SERIES, strict=True):
-        fig.line("t", field, source=source, color=colour, line_width=2,
-                 **({"y_range_name": "lag"} if field == "lag" else {}))
+        axis = {"y_range_name": "lag"} if field == "lag" else {}
+        fig.line("t", field, source=source, color=colour, line_width=2, **axis)
+        fig.scatter("t", field, source=source, color=colour, size=5, **axis)  # a report a minute: one shows too
     return fig, source
 
 
@@ -167,6 +169,7 @@ class Charts(pn.viewable.Viewer):
     def _send_health(self) -> None:
         if self._health:
             points, self._health = self._health, []
+            self.health_fig.title.text = "Producer health"
             self.health_source.stream({"t": [wall_ms(p[0], self._zone) for p in points], "u": [p[0] for p in points],
                                        "cpu": [p[1] for p in points], "memory": [p[2] for p in points],
                                        "lag": [p[3] for p in points]}, rollover=HEALTH_ROLLOVER)

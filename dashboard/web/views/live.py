@@ -177,8 +177,8 @@ class LiveDashboard(pn.viewable.Viewer):
                                           styles={"flex": f"1 1 {SIDE_MIN_PX}px", "min-width": "0"})
                                 for view in views], flex_wrap="wrap", gap="0 10px", sizing_mode="stretch_width")
 
-        side = pn.Column("### Producer health", self.health, "### Critical alerts", self.critical.table,
-                         sizing_mode="stretch_width")
+        side = pn.Column("### Critical alerts", self.critical.table, "### Producer health", self.health,
+                         sizing_mode="stretch_width")  # the alerts first: what a trader must see
         return pn.Column(
             self._symbol_slot,
             self.critical,

@@ -29,6 +29,7 @@ from dashboard.web.views.rows import (
 from dashboard.web.views.table import WAITING, LiveTable
 
 INDICATOR_SYMBOLS = 5000  # symbols kept in the latest-values grid
+HEADER_PX = 28  # a table's header row (table.css: 13 px text, 4 px padding, a border)
 
 
 def csv_button(table: LiveTable, label: str) -> pn.widgets.FileDownload:
@@ -216,7 +217,9 @@ class PatternStream(RowStream):
 class IndicatorGrid(RowStream):
     """The latest value of every indicator, one row per symbol, updated in place."""
 
-    title, label, columns, height, key = "Latest indicator values", "indicators", INDICATOR_COLUMNS, 300, "symbol"
+    # At most 450 px (beside it, on wide pages, sit critical alerts and producer health, about as tall);
+    # with few symbols as tall as its rows, so a six-symbol grid leaves no blank band under it
+    title, label, columns, height, key = "Latest indicator values", "indicators", INDICATOR_COLUMNS, 450, "symbol"
 
     def __init__(self, filters: Filters, **params):
         params.setdefault("max_rows", INDICATOR_SYMBOLS)
@@ -239,3 +242,19 @@ class IndicatorGrid(RowStream):
         rows = [row for row in self._changed.values() if self._shows(row)]
         self._changed = {}
         return rows
+
+    def publish(self, paused: bool = False) -> int:
+        shown = super().publish(paused)
+        self._fit()
+        return shown
+
+    def redraw(self) -> None:
+        super().redraw()
+        self._fit()
+
+    def _fit(self) -> None:
+        """As tall as the rows shown (two at least, for the empty note), up to `height`: changes only
+        when the number of symbols does (each change lays the page out again)."""
+        fit = min(self.height, HEADER_PX + max(2, self.table.size) * self.table.row_height + 2)
+        if self.table.height != fit:
+            self.table.height = fit

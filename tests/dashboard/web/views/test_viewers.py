@@ -203,6 +203,7 @@ def test_a_burst_of_critical_alerts_is_one_toast_then_one_summary_and_the_banner
 
 def test_charts_take_a_throughput_point_a_second_and_a_health_point_an_event_drawn_in_turns():
     charts = Charts()
+    assert charts.health_fig.title.text == "Producer health: no report since this page opened"
     charts.add_second(100, {"pattern": 5})  # the first point is drawn at once
     assert charts.throughput_source.data["pattern"] == [5]
     charts.add_second(100, {"pattern": 7})  # the same second again: ignored
@@ -211,7 +212,7 @@ def test_charts_take_a_throughput_point_a_second_and_a_health_point_an_event_dra
     charts.add_health(health)
     charts.add_second(101, {"indicator": 2})  # the health chart's turn: the throughput point waits
     assert charts.throughput_source.data["pattern"] == [5]
-    assert charts.health_source.data["lag"] == [2500.0]
+    assert charts.health_source.data["lag"] == [2500.0] and charts.health_fig.title.text == "Producer health"
     charts.add_health(health)
     charts.add_second(102, {"indicator": 3})  # the throughput chart's turn: both its points, each in its second
     assert charts.throughput_source.data["pattern"] == [5, 0, 0]
@@ -298,3 +299,18 @@ def test_rows_of_an_early_flush_wait_for_the_timed_flush_or_one_interval():
     [latest] = [cb.callback for cb in doc.session_callbacks]
     latest()
     assert placed[-1] == ["Pattern", "Pattern"]
+
+
+def test_the_indicator_grid_is_as_tall_as_its_rows_up_to_its_height():
+    grid = IndicatorGrid(Filters())
+    assert grid.table.height == 450  # before any row: its full height
+    grid.redraw()
+    assert grid.table.height == 28 + 2 * 22 + 2  # empty: room for the note that says why
+    for s in ("AAPL", "MSFT", "NVDA"):
+        grid.take(indicator_record(s, "RSI", 50.0))
+    grid.publish()
+    assert grid.table.height == 28 + 3 * 22 + 2
+    for i in range(40):
+        grid.take(indicator_record(f"S{i}", "RSI", 50.0))
+    grid.publish()
+    assert grid.table.height == 450  # then it scrolls
