@@ -1,7 +1,9 @@
 """The README's screenshots: the served page (`tickstock serve --record`, the simulator streaming six
 symbols) in light and dark at 1000 and 1920 px, and the symbol view, taken in headless Chromium.
 
-    python docs/shoot.py [--warm 30]
+    python docs/shoot.py [--warm 30] [--widths 1000,1920] [--out docs] [--full]
+
+`--out` elsewhere and `--full` (the whole page, not the first 1250 px) to look at a change.
 
 Needs TEST_REDIS_URL / TEST_DATABASE_URL (or the embedded services) and CHROMIUM_PATH, as the tests do.
 """
@@ -33,7 +35,12 @@ OUT = ROOT / "docs"
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--warm", type=float, default=30, help="seconds of stream before the first picture")
+    ap.add_argument("--widths", default="1000,1920", help="viewport widths, px, comma-separated")
+    ap.add_argument("--out", type=Path, default=OUT, help="folder of the pictures (default: docs)")
+    ap.add_argument("--full", action="store_true", help="the whole page, not its first 1250 px")
     args = ap.parse_args()
+    widths = [int(w) for w in args.widths.split(",")]
+    args.out.mkdir(parents=True, exist_ok=True)
     redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     base = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
     name = "shots_" + uuid.uuid4().hex[:8]
@@ -54,18 +61,18 @@ def main() -> int:
             browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
                                         args=CHROMIUM_ARGS)
             for theme in ("light", "dark"):
-                for width in (1000, 1920):
+                for width in widths:
                     page = browser.new_page(viewport={"width": width, "height": 1250})
                     page.goto(f"{served.url}?theme={theme}", timeout=120_000)
                     page.locator('.scroller[data-table="patterns"] td.link').first.wait_for(timeout=60_000)
                     time.sleep(3)
-                    page.screenshot(path=str(OUT / f"page-{theme}-{width}.png"))
-                    if width == 1920 and theme == "dark":
+                    page.screenshot(path=str(args.out / f"page-{theme}-{width}.png"), full_page=args.full)
+                    if width == max(widths) and theme == "dark":
                         page.locator('.scroller[data-table="patterns"] td.link', has_text="NVDA").first.click()
                         page.locator("[data-symbol-status]").filter(has_text="history and live").wait_for(
                             timeout=120_000)
                         time.sleep(3)
-                        page.screenshot(path=str(OUT / "symbol-dark-1920.png"))
+                        page.screenshot(path=str(args.out / f"symbol-dark-{width}.png"), full_page=args.full)
                     page.close()
             browser.close()
     finally:
