@@ -8,6 +8,7 @@ daylight saving and one-off closures come from the maintained calendar, not a we
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -135,6 +136,7 @@ def _weekday_clock(at: datetime, tz: tzinfo, zone: str) -> str:
 
 
 def _span(delta: timedelta) -> str:
-    minutes = max(0, int(delta.total_seconds() // 60))
+    """A countdown in whole minutes, rounded up: 53 s left is "1 min", never "0 min"."""
+    minutes = max(0, math.ceil(delta.total_seconds() / 60))
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"

@@ -1,9 +1,10 @@
 """The README's screenshots: the served page (`tickstock serve --record`, the simulator streaming six
 symbols) in light and dark at 1000 and 1920 px, and the symbol view, taken in headless Chromium.
 
-    python docs/shoot.py [--warm 30] [--widths 1000,1920] [--out docs] [--full]
+    python docs/shoot.py [--warm 30] [--widths 1000,1920] [--height 1250] [--out docs]
 
-`--out` elsewhere and `--full` (the whole page, not the first 1250 px) to look at a change.
+To look at a change: `--out` elsewhere, and `--height 2400` to see the whole page (the template's
+main area scrolls on its own, so a taller window, not a full-page screenshot, shows all of it).
 
 Needs TEST_REDIS_URL / TEST_DATABASE_URL (or the embedded services) and CHROMIUM_PATH, as the tests do.
 """
@@ -37,7 +38,7 @@ def main() -> int:
     ap.add_argument("--warm", type=float, default=30, help="seconds of stream before the first picture")
     ap.add_argument("--widths", default="1000,1920", help="viewport widths, px, comma-separated")
     ap.add_argument("--out", type=Path, default=OUT, help="folder of the pictures (default: docs)")
-    ap.add_argument("--full", action="store_true", help="the whole page, not its first 1250 px")
+    ap.add_argument("--height", type=int, default=1250, help="viewport height, px (default 1250)")
     args = ap.parse_args()
     widths = [int(w) for w in args.widths.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -62,17 +63,17 @@ def main() -> int:
                                         args=CHROMIUM_ARGS)
             for theme in ("light", "dark"):
                 for width in widths:
-                    page = browser.new_page(viewport={"width": width, "height": 1250})
+                    page = browser.new_page(viewport={"width": width, "height": args.height})
                     page.goto(f"{served.url}?theme={theme}", timeout=120_000)
                     page.locator('.scroller[data-table="patterns"] td.link').first.wait_for(timeout=60_000)
                     time.sleep(3)
-                    page.screenshot(path=str(args.out / f"page-{theme}-{width}.png"), full_page=args.full)
+                    page.screenshot(path=str(args.out / f"page-{theme}-{width}.png"))
                     if width == max(widths) and theme == "dark":
                         page.locator('.scroller[data-table="patterns"] td.link', has_text="NVDA").first.click()
                         page.locator("[data-symbol-status]").filter(has_text="history and live").wait_for(
                             timeout=120_000)
                         time.sleep(3)
-                        page.screenshot(path=str(args.out / f"symbol-dark-{width}.png"), full_page=args.full)
+                        page.screenshot(path=str(args.out / f"symbol-dark-{width}.png"))
                     page.close()
             browser.close()
     finally:

@@ -53,6 +53,7 @@ def test_before_the_open_it_counts_down_and_on_a_weekend_it_names_the_day():
 def test_in_a_sessions_last_hour_it_counts_down_to_the_close():
     assert market_state(utc("2026-11-27T17:15")).label() == "open until 13:00 ET (early close) · closes in 45 min"
     assert market_state(utc("2026-11-30T20:59")).label() == "open until 16:00 ET · closes in 1 min"
+    assert market_state(utc("2026-11-30T20:59:07")).label() == "open until 16:00 ET · closes in 1 min"  # 53 s: not "0 min"
     assert market_state(utc("2026-11-30T19:00")).label() == "open until 16:00 ET"  # an hour to go: no countdown
 
 
