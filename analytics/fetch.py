@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .db import connect, normalise_url
+from .db import connect, connection_for, normalise_url
 
 try:
     import adbc_driver_postgresql.dbapi as adbc
@@ -123,15 +123,16 @@ def count(url: str, select: Select) -> int:
 ADBC_MIN_ROWS = 100_000  # rows the planner expects, below which COPY on psycopg is quicker (see above)
 
 
-def fetch(url: str, select: Select, progress: bool = False) -> pa.Table:
-    """The select's rows as an Arrow table (timestamps as int64 µs since the epoch, JSON as text)."""
+def fetch(url: str, select: Select, progress: bool = False, conn: psycopg.Connection | None = None) -> pa.Table:
+    """The select's rows as an Arrow table (timestamps as int64 µs since the epoch, JSON as text);
+    a small select on `conn` when given (a caller's open connection: one connect fewer)."""
     bar = _progress(count(url, select) if progress else None, progress)
     try:
         table = None
         if adbc is None or not select.split:
-            with connect(url) as conn:
-                if adbc is None or estimated_rows(conn, select) < ADBC_MIN_ROWS:
-                    table = _fetch_copy(conn, select, bar)
+            with connection_for(conn if conn is not None else url) as psql:
+                if adbc is None or estimated_rows(psql, select) < ADBC_MIN_ROWS:
+                    table = _fetch_copy(psql, select, bar)
         if table is None:
             table = _fetch_adbc(url, select, bar)
     finally:
@@ -250,12 +251,13 @@ def decode_json(column: pa.ChunkedArray | pa.Array) -> list[Any]:
     return msgspec.json.decode(b"[" + joined[0].as_buffer().to_pybytes() + b"]")
 
 
-def distinct_keys(url: str, select: Select, json_expr: str) -> list[str]:
-    """The distinct top-level keys of a JSON column over the rows the select matches."""
+def distinct_keys(target: str | psycopg.Connection, select: Select, json_expr: str) -> list[str]:
+    """The distinct top-level keys of a JSON column over the rows the select matches (on a URL's
+    connection of its own, or on a connection given)."""
     keys = Select(select.table, [("k", f"jsonb_object_keys({json_expr})", "text")], list(select.where),
                   list(select.values), order=None)
     text, params = keys.render("format")
-    with connect(url) as conn:
+    with connection_for(target) as conn:
         rows = conn.execute(f"SELECT DISTINCT k FROM ({text}) AS q ORDER BY 1", params).fetchall()
     return [r[0] for r in rows]
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .events import KIND_TABLE, kind_of
+from .db import connect
 from .fetch import Select, as_list, decode_json, distinct_keys, fetch
 from .frames import (
     EXPANDED,
@@ -167,12 +168,13 @@ def load_indicators(url: str, symbols: Names = None, start: When = None, end: Wh
                     progress: bool = False) -> pd.DataFrame:
     """Indicator calculations, one row each, with every key of `values` as a float column."""
     select = _select("indicators", symbols, start, end, ("indicator", indicators), session_id, limit)
-    keys = distinct_keys(url, select, '"values"')
-    value_columns = [(f"v{i}", value_column(k)) for i, k in enumerate(keys)]
-    for (alias, _), key in zip(value_columns, keys, strict=True):
-        select.columns.append((alias, """("values"->>{})::float8""", "float"))
-        select.bound[alias] = key
-    return _frame("indicators", fetch(url, select, progress), value_columns)
+    with connect(url) as conn:  # the keys and a small load on one connection (a connect is ~2 ms)
+        keys = distinct_keys(conn, select, '"values"')
+        value_columns = [(f"v{i}", value_column(k)) for i, k in enumerate(keys)]
+        for (alias, _), key in zip(value_columns, keys, strict=True):
+            select.columns.append((alias, """("values"->>{})::float8""", "float"))
+            select.bound[alias] = key
+        return _frame("indicators", fetch(url, select, progress, conn), value_columns)
 
 
 def load_alerts(url: str, symbols: Names = None, start: When = None, end: When = None,
