@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, LinearAxis, Range1d
+from bokeh.models import ColumnDataSource, DatetimeTickFormatter, HoverTool, LinearAxis, Range1d
 from bokeh.plotting import figure
 
 from analytics.events import Health
@@ -27,9 +27,12 @@ THROUGHPUT_SERIES = [("pattern", "#2b6cb0"), ("indicator", "#38a169"),
                      ("indicator_alert", "#d69e2e"), ("critical_alert", "#c53030")]
 HEALTH_SERIES = [("CPU %", "#2b6cb0"), ("memory %", "#805ad5"), ("processing lag (ms, right axis)", "#d69e2e")]
 THROUGHPUT_ROLLOVER = 600  # one point a second: the last 10 minutes
-# Each chart is drawn every other second, in turns (throughput, then health), never both in one
-# frame: an update redraws a whole chart (canvas, axes, ticks: ~30 ms of the browser's main thread
-# here), and both at once every second were a sixth of the page's cost and its longest tasks.
+NICE = [float(m * 10 ** e) for e in range(1, 8) for m in (1, 2, 5)]  # the throughput axis's tops: 10 … 50 M
+# One chart is drawn every CHART_EVERY seconds, in turns (throughput, then health): each every four
+# seconds, never both in one frame. An update redraws a whole chart (canvas, axes, ticks: 25-55 ms of
+# the browser's main thread at 1920 px here); both every second were a sixth of the page's cost and
+# its longest tasks. The metric cards give the live rates every second.
+CHART_EVERY = 2
 HEALTH_ROLLOVER = 720  # one point a health event
 HEALTH_WAITING = "Producer health: no report since this page opened"  # the empty chart says why
 EXCHANGE_ZONE = "America/New_York"
@@ -43,9 +46,10 @@ def throughput_chart() -> tuple[figure, ColumnDataSource]:
     """Events per second per type, one point a second."""
     source = ColumnDataSource({"t": [], "u": [], **{k: [] for k, _ in THROUGHPUT_SERIES}})
     fig = figure(height=220, sizing_mode="stretch_width", x_axis_type="datetime", title="Events per second",
-                 toolbar_location=None, y_range=DataRange1d(start=0))
+                 toolbar_location=None, y_range=Range1d(0, NICE[0]))
     for kind, colour in THROUGHPUT_SERIES:
         fig.line("t", kind, source=source, color=colour, line_width=2)
+    clock_axis(fig)
     fig.add_tools(HoverTool(tooltips=[(k.replace("_", " "), f"@{k}") for k, _ in THROUGHPUT_SERIES]
                             + [("time", "@t{%H:%M:%S}")], formatters={"@t": "datetime"}, mode="vline"))
     return fig, source
@@ -59,6 +63,7 @@ def health_chart() -> tuple[figure, ColumnDataSource]:
     fig.extra_y_ranges = {"lag": Range1d(0, 1000)}
     fig.add_layout(LinearAxis(y_range_name="lag", axis_label="lag (ms)"), "right")
     fig.yaxis[0].axis_label = "%"
+    clock_axis(fig)
     for field, (_, colour) in zip(("cpu", "memory", "lag"), HEALTH_SERIES, strict=True):
         axis = {"y_range_name": "lag"} if field == "lag" else {}
         fig.line("t", field, source=source, color=colour, line_width=2, **axis)
@@ -71,6 +76,23 @@ def legend(series: list[tuple[str, str]]) -> str:
     items = "".join(f'<span class="item"><span class="swatch" style="background:{colour}"></span>'
                     f'{escape(label.replace("_", " "))}</span>' for label, colour in series)
     return f'<div class="ts-legend">{items}</div>'
+
+
+def nice_top(value: float) -> float:
+    """The value axis's top: the first of 10, 20, 50, 100, 200, 500, … above `value` with 10 % to
+    spare. It moves only when the rate crosses a step; a range fitted to the data moved with every
+    point, and each move could lay the whole chart out again (the page's longest frames)."""
+    for top in NICE:
+        if value * 1.1 <= top:
+            return top
+    return NICE[-1]
+
+
+def clock_axis(fig: figure) -> None:
+    """The time axis as a clock (the last minutes of today need no date): cheaper to draw too, as
+    the date under the first tick was formatted anew on every redraw."""
+    fig.xaxis[0].formatter = DatetimeTickFormatter(seconds="%H:%M:%S", minsec="%H:%M:%S", minutes="%H:%M",
+                                                   hourmin="%H:%M", hours="%H:%M", context=None)
 
 
 def style(fig: figure, theme: str) -> None:
@@ -95,7 +117,7 @@ def wall_ms(utc_ms: float, zone: ZoneInfo) -> float:
 class Charts(pn.viewable.Viewer):
     """Throughput per type (a point a second, from the buffer's rates) and the producer's health
     (a point a health event), each with its legend, in the page's zone and theme; each drawn every
-    other second, in turns."""
+    four seconds, in turns."""
 
     last_second = param.Integer(default=0, doc="epoch second of the latest throughput point")
     zone = param.String(default=EXCHANGE_ZONE, doc="IANA zone the time axes show")
@@ -110,6 +132,7 @@ class Charts(pn.viewable.Viewer):
         self._points: list[tuple[float, dict]] = []  # throughput points not yet drawn: (epoch ms, counts)
         self._health: list[tuple] = []  # health points not yet drawn: (epoch ms, cpu, memory, lag)
         self._turn = False  # True: the throughput chart was drawn last
+        self._calls = 0  # seconds added
         self._restyle()
         self._label()
 
@@ -138,12 +161,15 @@ class Charts(pn.viewable.Viewer):
             source.data = {**source.data, "t": [wall_ms(u, self._zone) for u in source.data["u"]]}
 
     def add_second(self, second: int, counts: dict) -> None:
-        """One throughput point: events per type in that second (once per second at most). Each
-        call draws one chart, in turns: throughput, then health (what waits for it), and so on."""
+        """One throughput point: events per type in that second (once per second at most). Every
+        CHART_EVERY calls one chart is drawn, in turns: throughput, then health (what waits for it)."""
         if second <= self.last_second:
             return
         self._points.append((second * 1000, {k: counts.get(k, 0) for k, _ in THROUGHPUT_SERIES}))
         self.last_second = second
+        self._calls += 1
+        if self._calls % CHART_EVERY != 1:
+            return
         self._turn = not self._turn
         if self._turn:
             self._send_throughput()
@@ -165,6 +191,10 @@ class Charts(pn.viewable.Viewer):
             self.throughput_source.stream({"t": [wall_ms(u, self._zone) for u, _ in points], "u": [u for u, _ in points],
                                            **{k: [c[k] for _, c in points] for k, _ in THROUGHPUT_SERIES}},
                                           rollover=THROUGHPUT_ROLLOVER)
+            data = self.throughput_source.data
+            top = nice_top(max((max(data[k], default=0) for k, _ in THROUGHPUT_SERIES), default=0))
+            if self.throughput_fig.y_range.end != top:
+                self.throughput_fig.y_range.end = top
 
     def _send_health(self) -> None:
         if self._health:

@@ -210,17 +210,25 @@ def test_charts_take_a_throughput_point_a_second_and_a_health_point_an_event_dra
     health = Health(channel=CH.health, ts=T0, received=0.0, status="healthy", cpu_percent=40.0,
                     memory_percent=20.0, processing_lag_ms=2500.0)
     charts.add_health(health)
-    charts.add_second(101, {"indicator": 2})  # the health chart's turn: the throughput point waits
+    charts.add_second(101, {"indicator": 2})  # no chart is drawn this second
+    assert charts.throughput_source.data["pattern"] == [5] and charts.health_source.data["lag"] == []
+    charts.add_second(102, {"indicator": 3})  # the health chart's turn: the throughput points wait
     assert charts.throughput_source.data["pattern"] == [5]
     assert charts.health_source.data["lag"] == [2500.0] and charts.health_fig.title.text == "Producer health"
     charts.add_health(health)
-    charts.add_second(102, {"indicator": 3})  # the throughput chart's turn: both its points, each in its second
-    assert charts.throughput_source.data["pattern"] == [5, 0, 0]
-    assert charts.throughput_source.data["indicator"] == [0, 2, 3]
-    assert charts.throughput_source.data["u"] == [100_000, 101_000, 102_000]
-    assert charts.health_source.data["lag"] == [2500.0]  # not in the same second as the throughput chart
     charts.add_second(103, {})
+    charts.add_second(104, {"pattern": 1})  # the throughput chart's turn: its four points, each in its second
+    assert charts.throughput_source.data["pattern"] == [5, 0, 0, 0, 1]
+    assert charts.throughput_source.data["indicator"] == [0, 2, 3, 0, 0]
+    assert charts.throughput_source.data["u"] == [100_000, 101_000, 102_000, 103_000, 104_000]
+    assert charts.health_source.data["lag"] == [2500.0]  # never in the same second as the throughput chart
+    charts.add_second(105, {})
+    charts.add_second(106, {})
     assert charts.health_source.data["lag"] == [2500.0, 2500.0]
+    assert charts.throughput_fig.y_range.end == 10  # 5 events/s at most: the first step, 10 % to spare
+    charts.add_second(107, {"indicator": 650})
+    charts.add_second(108, {})  # the throughput chart's turn
+    assert charts.throughput_fig.y_range.end == 1000  # 650 (+10 %) fits under 1000, not 715
     assert charts.health_fig.extra_y_ranges["lag"].end == 3000.0  # the lag axis grows to show it
 
 
