@@ -169,6 +169,9 @@ def _all_rows(eng: sa.Engine, stmt) -> list:
         return conn.execute(stmt).all()
 
 
+_KNOWN_ZONES: set = set()  # (store, zone) the store has accepted: not asked again
+
+
 def _check_zone(eng: sa.Engine, zone: str) -> None:
     with _connect(eng, zone):  # BadParameter when the store does not know the zone
         pass
@@ -262,9 +265,12 @@ class SummaryHandler(HistoryHandler):
             # the three counts at once, each on a pooled connection (a day is ~330k indicator rows and
             # ~70k patterns: two scans, two cores); the answer has no times, but a zone the history
             # store does not know is still a 400, as on every endpoint: checked beside them
-            zone = _SUMMARY_POOL.submit(_check_zone, eng, self.zone)
+            known = (eng.url, self.zone) in _KNOWN_ZONES
+            zone = None if known else _SUMMARY_POOL.submit(_check_zone, eng, self.zone)
             per, alerts, [(counted, critical)] = _SUMMARY_POOL.map(partial(_all_rows, eng), statements)
-            zone.result()
+            if zone is not None:
+                zone.result()
+                _KNOWN_ZONES.add((eng.url, self.zone))
             alerts = dict(alerts)
             by_type: dict[str, int] = {}
             by_symbol: dict[str, int] = {}
