@@ -6,7 +6,7 @@ a critical alert or a state event (urgent) on the next tick; buffered rows once 
 interval, right after the buffer's timed flush. Under load the buffer also flushes early (a kind
 reached its batch size); those events wait in the consumer for the timed flush, or at most one
 interval after the last drain, so the tables repaint four times a second however heavy the
-stream (each repaint costs the browser a frame: at ten a second the page used a third of a core)
+stream (each repaint costs the browser a frame: at ten a second the page used a quarter of a core)
 and no row waits more than an interval longer than the buffer made it wait. Each callback's
 changes leave as one websocket message. In Jupyter there is no server document to call back
 into: a periodic callback at the flush interval drains instead. Either way a one-second callback
