@@ -23,6 +23,7 @@ MAX_TOASTS = 3  # toasts on screen at most (the oldest goes)
 TOAST_GAP_S = 5.0  # s after a toast during which further alerts wait to be summed up in one
 TOAST_MS = 10_000  # how long a toast stays
 TABLE_ROWS = 200  # critical alerts kept in the table
+TABLE_PX = 160  # the table's height at most; fewer alerts, less (two lines each: long messages wrap)
 CSS = Path(__file__).with_name("critical.css").read_text(encoding="utf-8")  # read once, sent inline
 
 
@@ -45,8 +46,9 @@ class CriticalAlerts(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.table = LiveTable(columns=CRITICAL_COLUMNS, max_rows=TABLE_ROWS, name="critical", height=160,
+        self.table = LiveTable(columns=CRITICAL_COLUMNS, max_rows=TABLE_ROWS, name="critical", height=TABLE_PX,
                                sizing_mode="stretch_width", placeholder="No critical alerts", wrap=True)
+        self.table.fit(TABLE_PX, lines=2)  # empty: room for the note that says so
         self.notifier = DesktopNotifier(enabled=self.notifications)
         self.banner = pn.pane.HTML(pn.bind(banner_html, self.param.latest), visible=self.param.banner_visible,
                                    sizing_mode="stretch_width", stylesheets=[CSS], margin=0)
@@ -64,6 +66,7 @@ class CriticalAlerts(pn.viewable.Viewer):
         an alert that is not news (received before the page opened) gets no toast or notification."""
         self.count += 1
         self.table.push([critical_row(ev)])
+        self.table.fit(TABLE_PX, lines=2)
         self.param.update(latest=ev, banner_visible=True)
         if not news:
             return

@@ -29,7 +29,6 @@ from dashboard.web.views.rows import (
 from dashboard.web.views.table import WAITING, LiveTable
 
 INDICATOR_SYMBOLS = 5000  # symbols kept in the latest-values grid
-HEADER_PX = 28  # a table's header row (table.css: 13 px text, 4 px padding, a border)
 
 
 def csv_button(table: LiveTable, label: str) -> pn.widgets.FileDownload:
@@ -226,6 +225,7 @@ class IndicatorGrid(RowStream):
         super().__init__(filters, **params)
         self._latest: dict[str, dict] = {}  # symbol -> its row
         self._changed: dict[str, dict] = {}  # rows changed since the last publish
+        self._fit()
 
     def take(self, ev: Indicator) -> None:
         symbol = ev.symbol
@@ -253,8 +253,4 @@ class IndicatorGrid(RowStream):
         self._fit()
 
     def _fit(self) -> None:
-        """As tall as the rows shown (two at least, for the empty note), up to `height`: changes only
-        when the number of symbols does (each change lays the page out again)."""
-        fit = min(self.height, HEADER_PX + max(2, self.table.size) * self.table.row_height + 2)
-        if self.table.height != fit:
-            self.table.height = fit
+        self.table.fit(self.height)  # changes only when the number of symbols does

@@ -20,6 +20,7 @@ import param
 from panel.custom import JSComponent
 
 ROW_HEIGHT = 22  # px, fixed, so the rows on screen follow from the scroll position alone
+HEADER_PX = 28  # the header row (table.css: 13 px text, 4 px padding, a border)
 EXCHANGE = "America/New_York"
 WAITING = "Waiting for events…"  # what an empty table says until it has a reason of its own
 NUMERIC = {"num", "conf", "time"}  # column kinds sorted by value (table.js: NUMERIC)
@@ -100,6 +101,14 @@ class LiveTable(JSComponent):
             self.param.trigger("picked")
         else:
             self.picked = value
+
+    def fit(self, cap: int, lines: int = 1) -> None:
+        """As tall as the rows it holds (`lines` per row; two rows at least, for the empty note), up
+        to `cap` px, so a short table leaves no blank band under it. Set only when it changes: each
+        change lays the page out again."""
+        fit = min(cap, HEADER_PX + max(2, self.size * lines) * self.row_height + 2)
+        if self.height != fit:
+            self.height = fit
 
     @property
     def size(self) -> int:

@@ -184,7 +184,9 @@ def test_critical_alert_raises_the_banner_fills_the_table_and_dismiss_hides_it()
 
 def test_a_burst_of_critical_alerts_is_one_toast_then_one_summary_and_the_banner_and_table_keep_up():
     critical = CriticalAlerts(notifications=False)
+    assert critical.table.height == 28 + 2 * 22 + 2  # none yet: room for "No critical alerts"
     critical.take(critical_record("FEED_DOWN"), now=100.0)
+    assert critical.table.height == 28 + 2 * 22 + 2  # one alert: room for it wrapped, no blank band
     assert list(critical.toasted) == ["FEED_DOWN: m"]  # the first at once
     for i, at in enumerate((100.5, 101.0, 102.0)):
         critical.take(critical_record(f"LAG_{i}"), now=at)
@@ -197,6 +199,7 @@ def test_a_burst_of_critical_alerts_is_one_toast_then_one_summary_and_the_banner
     critical.tick(now=111.0)  # nothing waits: no toast
     critical.take(critical_record("DISK"), now=111.0)  # a lone alert after the gap: its own toast at once
     assert list(critical.toasted)[-1] == "DISK: m"
+    assert critical.table.height == 160  # five alerts, two lines each: its full height
     critical.take(critical_record("OLD"), now=120.0, news=False)  # from before the page opened
     assert list(critical.toasted)[-1] == "DISK: m" and critical.latest.alert_type == "OLD"
 
@@ -311,8 +314,6 @@ def test_rows_of_an_early_flush_wait_for_the_timed_flush_or_one_interval():
 
 def test_the_indicator_grid_is_as_tall_as_its_rows_up_to_its_height():
     grid = IndicatorGrid(Filters())
-    assert grid.table.height == 450  # before any row: its full height
-    grid.redraw()
     assert grid.table.height == 28 + 2 * 22 + 2  # empty: room for the note that says why
     for s in ("AAPL", "MSFT", "NVDA"):
         grid.take(indicator_record(s, "RSI", 50.0))
