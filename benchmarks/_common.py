@@ -32,6 +32,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def host_speed_s(n: int = 20_000_000) -> float:
+    """Seconds a bare Python loop of `n` additions takes: the host's speed at that moment, printed
+    beside figures that depend on it (the same code's figures move with it from run to run)."""
+    start, total = time.perf_counter(), 0
+    for i in range(n):
+        total += i
+    return round(time.perf_counter() - start, 2)
+
+
 def pct(values: list[float], q: float) -> float | None:
     """The q-th percentile (0-100), nearest-rank on the sorted values."""
     if not values:
