@@ -23,6 +23,7 @@ from analytics.events import IndicatorAlert
 from dashboard.web.views.critical import CriticalAlerts
 from dashboard.web.views.filters import Filters
 from dashboard.web.views.streams import AlertStream, IndicatorGrid, PatternStream
+from dashboard.web.views.table import LiveTable
 from tests.fixtures import (
     CH,
     as_json,
@@ -48,6 +49,7 @@ class Tables:
     alerts: AlertStream
     indicators: IndicatorGrid
     critical: CriticalAlerts
+    counts: LiveTable  # counts and scores, as the unusual-activity table has them
     doc: Document
 
     def run(self, work: Callable[[], None]) -> None:
@@ -81,12 +83,16 @@ class Tables:
 def _session(made: list[Tables]) -> pn.viewable.Viewable:
     filters = Filters(min_confidence=0.5)
     views = Tables(filters, PatternStream(filters, max_rows=300, floor=0.5), AlertStream(filters),
-                   IndicatorGrid(filters), CriticalAlerts(notifications=False), pn.state.curdoc)
+                   IndicatorGrid(filters), CriticalAlerts(notifications=False),
+                   LiveTable(columns=[{"field": "symbol", "title": "Symbol"}, {"field": "n", "title": "Count", "kind": "int"},
+                                      {"field": "z", "title": "z", "kind": "num"}], name="counts", height=200,
+                             sizing_mode="stretch_width"), pn.state.curdoc)
     made.append(views)
     return pn.Column(
         views.critical,
         pn.Row(views.patterns, views.alerts, sizing_mode="stretch_width"),
-        pn.Tabs(("Critical", views.critical.table), ("Indicators", views.indicators), sizing_mode="stretch_width"),
+        pn.Tabs(("Critical", views.critical.table), ("Indicators", views.indicators), ("Counts", views.counts),
+                sizing_mode="stretch_width"),
         sizing_mode="stretch_width",
     )
 
@@ -206,6 +212,21 @@ def test_the_keyed_grid_sorts_by_value_and_keeps_the_order_as_values_change(sess
     views.show(views.indicators, indicator_record("BBB", "RSI", 90.0))
     wait_for(lambda: cells(grid, "RSI") == ["50.00", "70.00", "90.00"])
     assert cells(grid, "Symbol") == ["CCC", "AAA", "BBB"]
+
+
+def test_counts_and_scores_read_as_numbers_right_aligned_under_their_headers(session):
+    page, views = session
+    views.run(lambda: views.counts.reset([{"symbol": "AAA", "n": 9, "z": -1.5}, {"symbol": "BBB", "n": 1234, "z": 10.25},
+                                          {"symbol": "CCC", "n": 10, "z": 2.0}]))
+    page.locator(".bk-tab", has_text="Counts").click()
+    table = page.locator('[data-table="counts"] table')
+    table.locator("th", has_text="Count").click()
+    wait_for(lambda: cells(table, "Count") == ["9", "10", "1,234"])  # by value (as text "10" < "9"), grouped
+    table.locator("th", has_text="z").click()
+    wait_for(lambda: cells(table, "z") == ["-1.50", "2.00", "10.25"])
+    align = table.evaluate("t => [...t.querySelectorAll('th'), ...t.querySelector('tbody tr:not(.pad)').children]"
+                           ".map(c => getComputedStyle(c).textAlign)")
+    assert [a.replace("start", "left") for a in align] == ["left", "right", "right"] * 2  # headers, then cells
 
 
 def test_a_hidden_table_is_drawn_now_and_then_and_at_once_when_shown(session):

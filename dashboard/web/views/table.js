@@ -17,7 +17,8 @@ const VISIBILITY_MS = 500;  // how long a table's shown/hidden state (by `visibi
 const HIDDEN_CHECK_MS = 200;  // a table on screen but hidden by `visibility`, with work waiting, looks again this often
 const PAD_PX = 15;      // a cell's padding (12 px) and a pixel to spare, beside its characters
 const LABELS = {"America/New_York": "ET", "UTC": "UTC"};
-const NUMERIC = new Set(["num", "conf", "time"]);
+const NUMERIC = new Set(["num", "conf", "int", "time"]);  // sorted as numbers
+const RIGHT = new Set(["num", "conf", "int"]);            // right-aligned, their headers too
 
 function timeFormat(zone) {
   const opts = {hourCycle: "h23", hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3};
@@ -40,6 +41,7 @@ function fmt(v, kind, time) {
   if (v === null || v === undefined || (typeof v === "number" && isNaN(v))) return "";
   if (kind === "time") return time.format(new Date(v));
   if (kind === "num" || kind === "conf") return Number(v).toFixed(2);
+  if (kind === "int") return Number(v).toLocaleString("en-US");   // 12,345
   return String(v);
 }
 
@@ -61,6 +63,7 @@ export function render({ model, el }) {
     cols.appendChild(document.createElement("col"));
     const th = document.createElement("th"), label = document.createElement("span"), arrow = document.createElement("span");
     arrow.className = "arrow";
+    if (RIGHT.has(c.kind)) th.className = "num";
     th.append(label, arrow);
     th.addEventListener("click", () => setSort(nextSort(c.field)));
     hr.appendChild(th);
@@ -139,7 +142,7 @@ export function render({ model, el }) {
     const tr = document.createElement("tr");
     for (const c of columns) {
       const td = document.createElement("td");
-      if (c.kind === "num" || c.kind === "conf") td.className = "num";
+      if (RIGHT.has(c.kind)) td.className = "num";
       else if (c.link) td.className = "link";
       else if (c.grow) td.className = "grow";   // takes the room left; cut off, it shows its text on hover
       tr.appendChild(td);

@@ -23,7 +23,7 @@ ROW_HEIGHT = 22  # px, fixed, so the rows on screen follow from the scroll posit
 HEADER_PX = 28  # the header row (table.css: 13 px text, 4 px padding, a border)
 EXCHANGE = "America/New_York"
 WAITING = "Waiting for events…"  # what an empty table says until it has a reason of its own
-NUMERIC = {"num", "conf", "time"}  # column kinds sorted by value (table.js: NUMERIC)
+NUMERIC = {"num", "conf", "int", "time"}  # column kinds sorted by value (table.js: NUMERIC)
 _CSS = (Path(__file__).with_name("table.css")).read_text(encoding="utf-8")  # inline, as Panel's own
 
 
@@ -49,7 +49,7 @@ def sorted_rows(rows: list[dict], sort: str, columns: list[dict]) -> list[dict]:
 class LiveTable(JSComponent):
     """Rows newest first; `push` sends only new rows, `reset` replaces them (filters, resume)."""
 
-    columns = param.List(default=[], doc="[{'field', 'title', 'kind': text|time|num|conf, 'short', 'link', 'grow'}]")
+    columns = param.List(default=[], doc="[{'field', 'title', 'kind': text|time|num|int|conf, 'short', 'link', 'grow'}]")
     key = param.String(default="", doc="field whose rows are updated in place (latest-value grids)")
     max_rows = param.Integer(default=1000, bounds=(1, None))
     placeholder = param.String(default=WAITING, doc="what an empty table says (why it is empty)")
