@@ -40,6 +40,10 @@ INDICATOR_VALUES = {"RSI": "value", "SMA": "value", "EMA": "value", "MACD": "mac
 ALERT_INDICATOR = {"RSI": "RSI", "MACD": "MACD", "BB": "BollingerBands", "BOLLINGER": "BollingerBands",
                    "SMA": "SMA", "EMA": "EMA"}
 LIVE_POINTS = 20_000  # points kept per chart
+UNUSUAL_PX = 260  # the unusual-activity table's height at most (shorter when it holds fewer rows)
+# a pause in a symbol's series longer than GAP_STEPS of its usual steps, and than GAP_MIN, breaks its
+# line: a night, a weekend or a holiday is left blank instead of drawn as a straight line across it
+GAP_STEPS, GAP_MIN = 10, pd.Timedelta(hours=1)
 BOKEH_THEMES = {"light": "caliber", "dark": "dark_minimal"}  # the page's theme -> the charts' Bokeh theme
 ZONE_LABELS = {"America/New_York": "ET", "UTC": "UTC"}
 UNUSUAL_COLUMNS = [{"field": "symbol", "title": "Symbol"},
@@ -53,10 +57,11 @@ UNUSUAL_COLUMNS = [{"field": "symbol", "title": "Symbol"},
                    {"field": "note", "title": "Baseline"}]
 
 hv.extension("bokeh", logo=False)
+PALETTE = hv.Cycle().values  # the symbols' colours, in their sorted order, for their lines and alerts alike
 log = logging.getLogger(__name__)
 
 _AT = pd.Series(dtype="datetime64[ns, UTC]")
-_PATTERNS = pd.DataFrame({"detected_at": pd.Series(dtype="datetime64[ns]"), "confidence": pd.Series(dtype=float),
+_PATTERNS = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "confidence": pd.Series(dtype=float),
                           "symbol": pd.Series(dtype=str), "pattern_type": pd.Series(dtype=str), "at": _AT})
 _SERIES = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
                         "symbol": pd.Series(dtype=str), "at": _AT})
@@ -89,9 +94,14 @@ def _legend_of_shown(plot, _element) -> None:
     """Legend entries only for the lines and points that have data: a reload with other symbols
     empties the former ones, which stay in the plot (a streaming overlay keeps its members)."""
     for legend in plot.state.legend:
+        legend.title, legend.margin, legend.padding = None, 0, 4  # what the entries are is plain: one row less
         for item in legend.items:
             item.visible = any(len(next(iter(r.data_source.data.values()), [])) for r in item.renderers)
 
+
+# legends above the plots, in rows: beside them, ten pattern types were taller than the chart and
+# spilled over the controls, and the two charts' time axes were as wide as their legends allowed
+LEGEND_ABOVE = {"legend_position": "top", "legend_cols": 6, "hooks": [_legend_of_shown]}
 
 @dataclass(frozen=True, eq=False)
 class LoadRequest:
@@ -152,7 +162,7 @@ def pattern_points(df: pd.DataFrame, zone: str = MARKET_TZ) -> pd.DataFrame:
     """Loaded or live patterns as the scatter's points, at their times in `zone`."""
     if df.empty:
         return _PATTERNS.copy()
-    return pd.DataFrame({"detected_at": wall_times(df["detected_at"], zone), "confidence": df["confidence"].astype(float),
+    return pd.DataFrame({"t": wall_times(df["detected_at"], zone), "confidence": df["confidence"].astype(float),
                          "symbol": df["symbol"].astype(str), "pattern_type": df["pattern_type"].astype(str),
                          "at": df["detected_at"].dt.tz_convert(UTC)})
 
@@ -200,15 +210,31 @@ def unusual_rows(df: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def _overlay(data: pd.DataFrame, element: type, x: str, ys: list[str], key: str, seen: set[str]) -> hv.NdOverlay:
-    """One element per value of `key`, for a streaming chart: every key it has shown stays in the
-    overlay (empty, without a legend entry, when the data no longer has it), so a reload with other
-    symbols empties their lines instead of leaving them drawn."""
+def broken_at_gaps(data: pd.DataFrame, x: str, key: str, value: str) -> pd.DataFrame:
+    """Each `key`'s series with a blank point (`value` NaN) in the middle of every long pause, so
+    that its line stops where the data does (see GAP_STEPS) and starts again after."""
+    if len(data) < 2:
+        return data
+    data = data.sort_values([key, x], kind="stable")
+    steps = data.groupby(key, sort=False, observed=True)[x].diff()
+    usual = steps.groupby(data[key], sort=False, observed=True).transform("median")
+    gaps = steps > (usual * GAP_STEPS).clip(lower=GAP_MIN)
+    if not gaps.any():
+        return data
+    blanks = data[gaps].assign(**{value: float("nan"), x: data[x][gaps] - steps[gaps] / 2})
+    return pd.concat([data, blanks]).sort_values([key, x], kind="stable")
+
+
+def _overlay(data: pd.DataFrame, element: type, x: str, ys: list[str], key: str, seen: set[str],
+             label: str) -> hv.NdOverlay:
+    """One element per value of `key` (`label` in the legend), for a streaming chart: every key it
+    has shown stays in the overlay (empty, without a legend entry, when the data no longer has
+    it), so a reload with other symbols empties their lines instead of leaving them drawn."""
     groups = {str(k): element(g, x, ys) for k, g in data.groupby(key, sort=True)} if len(data) else {}
     seen.update(groups)
     empty = data.iloc[:0]
     items = {k: groups.get(k) or element(empty, x, ys).opts(show_legend=False) for k in sorted(seen or {"—"})}
-    return hv.NdOverlay(items, kdims=key)
+    return hv.NdOverlay(items, kdims=hv.Dimension(key, label=label))
 
 
 class HistoryView(pn.viewable.Viewer):
@@ -231,9 +257,10 @@ class HistoryView(pn.viewable.Viewer):
         self.pattern_stream = hv.streams.Buffer(_PATTERNS.copy(), length=LIVE_POINTS, index=False)
         self.series_stream = hv.streams.Buffer(_SERIES.copy(), length=LIVE_POINTS, index=False)
         self.marks_stream = hv.streams.Buffer(_MARKS.copy(), length=LIVE_POINTS, index=False)
-        self.unusual_table = LiveTable(columns=UNUSUAL_COLUMNS, max_rows=500, height=260,
+        self.unusual_table = LiveTable(columns=UNUSUAL_COLUMNS, max_rows=500, height=UNUSUAL_PX,
                                        sizing_mode="stretch_width", name="unusual",
                                        placeholder="Load a range to compare today with its baseline")
+        self.unusual_table.fit(UNUSUAL_PX)  # as tall as its rows: two, for that note, until a load
         self._consumer = ingest.buffer.register(f"history-{id(self)}")
         self._callback = None
         self._known: set[str] = set()
@@ -258,13 +285,17 @@ class HistoryView(pn.viewable.Viewer):
         download = pn.widgets.FileDownload(callback=lambda: io.StringIO(self.csv()),
                                            filename="tickstock-history-patterns.csv", label="Export patterns (CSV)",
                                            width=200)
+        status = pn.pane.HTML(self.param.status.rx().rx.pipe(lambda s: f"<span data-history-status>{escape(s)}</span>"),
+                              min_width=240, sizing_mode="stretch_width", align="center")
         return pn.Column(
-            pn.Row(symbols, pn.widgets.Select.from_param(self.param.range, name="Range", width=150),
-                   pn.widgets.Select.from_param(self.param.indicator, name="Indicator", width=150),
-                   load, pn.pane.HTML(self.param.status.rx().rx.pipe(
-                       lambda s: f"<span data-history-status>{escape(s)}</span>"))),
-            pn.pane.HoloViews(scatter, sizing_mode="stretch_width", loading=self.param.loading, theme=theme),
-            pn.pane.HoloViews(curve * marks, sizing_mode="stretch_width", loading=self.param.loading, theme=theme),
+            pn.FlexBox(symbols, pn.widgets.Select.from_param(self.param.range, name="Range", width=150),
+                       pn.widgets.Select.from_param(self.param.indicator, name="Indicator", width=150),
+                       pn.Column(load, align="end"), status,  # on a narrow page the status goes under
+                       flex_wrap="wrap", align_items="flex-end", sizing_mode="stretch_width"),
+            # one time axis for both (the same range, panned and zoomed together): a pattern and the
+            # indicator at that moment sit one above the other
+            pn.pane.HoloViews((scatter + curve * marks).cols(1).opts(shared_axes=True), sizing_mode="stretch_width",
+                              loading=self.param.loading, theme=theme),
             "### Unusual activity today (z-score against the baseline days)",
             self.unusual_table,
             download,
@@ -273,33 +304,36 @@ class HistoryView(pn.viewable.Viewer):
 
     def _pattern_points(self, data: pd.DataFrame) -> hv.NdOverlay:
         """Detections as points, one colour per pattern type, with a legend."""
-        points = _overlay(data, hv.Scatter, "detected_at", ["confidence", "symbol"], "pattern_type", self._types_seen)
+        points = _overlay(data, hv.Scatter, "t", ["confidence", "symbol"], "pattern_type", self._types_seen,
+                          "pattern")
         return points.opts(hv.opts.Scatter(size=7, alpha=0.75, tools=["hover"]), hv.opts.NdOverlay(
-            height=300, responsive=True, ylim=(0, 1.02), title="Patterns over time (confidence)",
-            legend_position="right", xlabel=f"detected ({zone_label(self.zone)})", ylabel="confidence",
-            hooks=[_legend_of_shown]))
+            height=320, responsive=True, ylim=(0, 1.02), title="Patterns over time (confidence)",
+            xlabel=f"detected ({zone_label(self.zone)})", ylabel="confidence", **LEGEND_ABOVE))
 
     def _series_curve(self, data: pd.DataFrame) -> hv.NdOverlay:
         """The indicator's values, one coloured line per symbol, with a legend."""
-        curves = _overlay(data, hv.Curve, "t", ["value"], "symbol", self._symbols_seen)
-        return curves.opts(hv.opts.Curve(tools=["hover"], line_width=1.5), hv.opts.NdOverlay(
-            height=280, responsive=True, title=f"{self.indicator} per symbol, alerts as ▲",
-            xlabel=f"time ({zone_label(self.zone)})", ylabel=self.indicator, legend_position="right",
-            hooks=[_legend_of_shown]))
+        curves = _overlay(broken_at_gaps(data, "t", "symbol", "value"), hv.Curve, "t", ["value"], "symbol",
+                          self._symbols_seen, "symbol")
+        return curves.opts(hv.opts.Curve(tools=["hover"], line_width=1.5, color=hv.Cycle(PALETTE)), hv.opts.NdOverlay(
+            height=300, responsive=True, title=f"{self.indicator} per symbol, alerts as ▲",
+            xlabel=f"time ({zone_label(self.zone)})", ylabel=self.indicator, **LEGEND_ABOVE))
 
     def _alert_marks(self, data: pd.DataFrame) -> hv.Scatter:
+        """Alerts as ▲ on their line, in its colour (the lines are coloured by symbol in sorted order)."""
+        colours = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(self._symbols_seen))}
         return hv.Scatter(data, "t", ["value", "alert_type", "symbol"], label="alerts").opts(
-            marker="triangle", size=11, color="#c53030", tools=["hover"])
+            marker="triangle", size=12, color=hv.dim("symbol").categorize(colours, default="#777777"),
+            line_color="#1a202c", line_width=1, tools=["hover"])
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
 
     def _rezone(self, *_) -> None:
         """Every point moved to its time in the new zone (and the axes relabelled)."""
-        for stream, x in ((self.pattern_stream, "detected_at"), (self.series_stream, "t"), (self.marks_stream, "t")):
+        for stream in (self.pattern_stream, self.series_stream, self.marks_stream):
             data = stream.data
             stream.clear()
-            stream.send(data.assign(**{x: wall_times(data["at"], self.zone)}))
+            stream.send(data.assign(t=wall_times(data["at"], self.zone)))
 
     def csv(self) -> str:
         """The loaded patterns as CSV, times in ISO 8601 with the zone's offset."""
@@ -347,6 +381,7 @@ class HistoryView(pn.viewable.Viewer):
         self.marks_stream.clear()
         self.marks_stream.send(outcome.marks)
         self.unusual_table.reset(outcome.unusual)
+        self.unusual_table.fit(UNUSUAL_PX)
         self._offer(list(outcome.patterns["symbol"].astype(str).unique()))
         self.status = outcome.status
         if request.zone != self.zone:  # the zone changed while the load read

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import holoviews as hv
+import numpy as np
 import pandas as pd
 import panel as pn
 import pytest
@@ -214,12 +215,30 @@ def test_each_symbol_is_its_own_coloured_line_with_a_legend(view):
     chart = v._series_curve(v.series_stream.data)
     assert set(chart.keys()) == {"AAPL", "NVDA"}
     for symbol, curve in chart.items():  # no line jumps from one symbol's values to another's
-        assert set(v.series_stream.data.loc[v.series_stream.data["symbol"] == symbol, "value"]) == \
-            set(curve.dimension_values("value"))
+        values, own = curve.dimension_values("value"), v.series_stream.data["symbol"] == symbol
+        assert set(v.series_stream.data.loc[own, "value"]) == set(values[~np.isnan(values)])
+        sessions = v.series_stream.data.loc[own, "at"].dt.tz_convert("America/New_York").dt.date.nunique()
+        assert np.isnan(values).sum() == sessions - 1 > 10  # its line stops between sessions (see below)
     v.param.update(symbols=["MSFT"])
     load(v)
     chart = v._series_curve(v.series_stream.data)
     assert len(chart["MSFT"]) > 0 and len(chart["AAPL"]) == 0  # a line shown before is emptied, not left
+
+
+def test_a_line_stops_over_the_night_and_goes_on_the_next_morning():
+    from dashboard.web.views.history import broken_at_gaps
+
+    day = pd.to_datetime(["2025-01-23 15:00", "2025-01-23 15:15", "2025-01-23 15:30", "2025-01-23 15:35",
+                          "2025-01-24 09:30", "2025-01-24 09:45"])
+    aapl = pd.DataFrame({"t": day, "value": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "symbol": "AAPL"})
+    msft = aapl.assign(t=aapl["t"] + pd.Timedelta(minutes=1), symbol="MSFT")  # interleaved with AAPL's
+    out = broken_at_gaps(pd.concat([aapl, msft]), "t", "symbol", "value")
+    for symbol, shift in (("AAPL", pd.Timedelta(0)), ("MSFT", pd.Timedelta(minutes=1))):
+        line = out[out["symbol"] == symbol]
+        assert line["value"].tolist()[:4] == [1.0, 2.0, 3.0, 4.0] and line["value"].tolist()[5:] == [5.0, 6.0]
+        gap = line.iloc[4]  # one blank point, between the evening's last value and the morning's first
+        assert np.isnan(gap["value"]) and day[3] + shift < gap["t"] < day[4] + shift
+    assert broken_at_gaps(aapl.iloc[:4], "t", "symbol", "value")["value"].notna().all()  # 15 and 5 min: no gap
 
 
 def test_bollinger_and_any_other_indicator_get_their_alert_markers():
@@ -260,9 +279,9 @@ def test_charts_and_csv_show_times_in_the_pages_zone(view, history):
     load(v)
     points = v.pattern_stream.data
     first = v.patterns["detected_at"].iloc[0]
-    assert points["detected_at"].iloc[0] == first.tz_convert("America/New_York").tz_localize(None)
+    assert points["t"].iloc[0] == first.tz_convert("America/New_York").tz_localize(None)
     v.zone = "UTC"
-    assert v.pattern_stream.data["detected_at"].iloc[0] == first.tz_convert("UTC").tz_localize(None)
+    assert v.pattern_stream.data["t"].iloc[0] == first.tz_convert("UTC").tz_localize(None)
     assert v.series_stream.data["t"].iloc[0] == v.series_stream.data["at"].iloc[0].tz_localize(None)
     v.zone = "Asia/Tokyo"
     csv = pd.read_csv(io.StringIO(v.csv()))
@@ -289,6 +308,6 @@ def test_a_reload_with_other_symbols_drops_their_legend_entries(view):
 def test_the_charts_take_the_pages_theme(view):
     v, _ = view
     panes = [p for p in v.__panel__().select(pn.pane.HoloViews)]
-    assert len(panes) == 2 and {p.theme for p in panes} == {"caliber"}
+    assert len(panes) == 1 and {p.theme for p in panes} == {"caliber"}
     v.theme = "dark"
     assert {p.theme for p in panes} == {"dark_minimal"}
