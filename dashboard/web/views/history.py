@@ -35,6 +35,7 @@ from dashboard.web.views.table import LiveTable
 
 RANGES = {"last hour": 1, "last 6 hours": 6, "last 24 hours": 24, "last 7 days": 24 * 7, "last 30 days": 24 * 30}
 INDICATOR_VALUES = {"RSI": "value", "SMA": "value", "EMA": "value", "MACD": "macd", "BollingerBands": "middle"}
+BANDS = {"BollingerBands": ("lower", "upper")}  # drawn as a shaded band around each symbol's line
 # Which indicator an alert is about, by the first word of its type: the one mapping the charts
 # use to put alerts on their series (an alert type not listed names its indicator itself).
 ALERT_INDICATOR = {"RSI": "RSI", "MACD": "MACD", "BB": "BollingerBands", "BOLLINGER": "BollingerBands",
@@ -64,6 +65,7 @@ _AT = pd.Series(dtype="datetime64[ns, UTC]")
 _PATTERNS = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "confidence": pd.Series(dtype=float),
                           "symbol": pd.Series(dtype=str), "pattern_type": pd.Series(dtype=str), "at": _AT})
 _SERIES = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
+                        "lower": pd.Series(dtype=float), "upper": pd.Series(dtype=float),
                         "symbol": pd.Series(dtype=str), "at": _AT})
 _MARKS = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
                        "alert_type": pd.Series(dtype=str), "symbol": pd.Series(dtype=str), "at": _AT})
@@ -175,14 +177,17 @@ def alert_indicator(alert_type: str) -> str:
 
 def indicator_frames(indicator: str, indicators: pd.DataFrame, alerts: pd.DataFrame,
                      zone: str = MARKET_TZ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """An indicator's series (one per symbol), and its alerts placed on the value they fired at,
-    at their times in `zone`."""
+    """An indicator's series (one per symbol; `lower` and `upper`: its band, NaN for an indicator
+    without one), and its alerts placed on the value they fired at, at their times in `zone`."""
     key = INDICATOR_VALUES.get(indicator, "value")  # another indicator: its single value
     if indicators.empty or key not in indicators:
         series = _SERIES.copy()
     else:
         at = indicators["calculated_at"].dt.tz_convert(UTC)
+        nan = pd.Series(float("nan"), index=indicators.index)
+        lower, upper = (indicators[k].astype(float) if k in indicators else nan for k in BANDS.get(indicator, ("", "")))
         series = pd.DataFrame({"t": wall_times(at, zone), "value": indicators[key].astype(float),
+                               "lower": lower, "upper": upper,
                                "symbol": indicators["symbol"].astype(str), "at": at}).sort_values("at")
     if alerts.empty or series.empty:
         return series, _MARKS.copy()
@@ -210,9 +215,9 @@ def unusual_rows(df: pd.DataFrame) -> list[dict]:
     return rows
 
 
-def broken_at_gaps(data: pd.DataFrame, x: str, key: str, value: str) -> pd.DataFrame:
-    """Each `key`'s series with a blank point (`value` NaN) in the middle of every long pause, so
-    that its line stops where the data does (see GAP_STEPS) and starts again after."""
+def broken_at_gaps(data: pd.DataFrame, x: str, key: str, values: list[str]) -> pd.DataFrame:
+    """Each `key`'s series with a blank point (`values` NaN) in the middle of every long pause, so
+    that its line (or band) stops where the data does (see GAP_STEPS) and starts again after."""
     if len(data) < 2:
         return data
     data = data.sort_values([key, x], kind="stable")
@@ -221,19 +226,27 @@ def broken_at_gaps(data: pd.DataFrame, x: str, key: str, value: str) -> pd.DataF
     gaps = steps > (usual * GAP_STEPS).clip(lower=GAP_MIN)
     if not gaps.any():
         return data
-    blanks = data[gaps].assign(**{value: float("nan"), x: data[x][gaps] - steps[gaps] / 2})
+    blanks = data[gaps].assign(**dict.fromkeys(values, float("nan")), **{x: data[x][gaps] - steps[gaps] / 2})
     return pd.concat([data, blanks]).sort_values([key, x], kind="stable")
+
+
+def _colours(keys: set[str]) -> dict[str, str]:
+    """A colour per key: the palette in the keys' sorted order (a line, its band and its alerts alike;
+    set on each element, not left to a streaming overlay's cycle, which counts its placeholder)."""
+    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(keys))}
 
 
 def _overlay(data: pd.DataFrame, element: type, x: str, ys: list[str], key: str, seen: set[str],
              label: str) -> hv.NdOverlay:
-    """One element per value of `key` (`label` in the legend), for a streaming chart: every key it
-    has shown stays in the overlay (empty, without a legend entry, when the data no longer has
-    it), so a reload with other symbols empties their lines instead of leaving them drawn."""
-    groups = {str(k): element(g, x, ys) for k, g in data.groupby(key, sort=True)} if len(data) else {}
+    """One element per value of `key` (`label` in the legend), each in its colour (`_colours`), for
+    a streaming chart: every key it has shown stays in the overlay (empty, without a legend entry,
+    when the data no longer has it), so a reload with other symbols empties their lines instead of
+    leaving them drawn."""
+    groups = {str(k): g for k, g in data.groupby(key, sort=True)} if len(data) else {}
     seen.update(groups)
-    empty = data.iloc[:0]
-    items = {k: groups.get(k) or element(empty, x, ys).opts(show_legend=False) for k in sorted(seen or {"—"})}
+    colours, empty = _colours(seen), data.iloc[:0]
+    items = {k: element(groups[k], x, ys).opts(color=colours[k]) if k in groups
+             else element(empty, x, ys).opts(show_legend=False) for k in sorted(seen or {"—"})}
     return hv.NdOverlay(items, kdims=hv.Dimension(key, label=label))
 
 
@@ -280,6 +293,7 @@ class HistoryView(pn.viewable.Viewer):
         load.on_click(self._clicked)
         scatter = hv.DynamicMap(self._pattern_points, streams=[self.pattern_stream])
         curve = hv.DynamicMap(self._series_curve, streams=[self.series_stream])
+        bands = hv.DynamicMap(self._series_bands, streams=[self.series_stream])
         marks = hv.DynamicMap(self._alert_marks, streams=[self.marks_stream])
         theme = self.param.theme.rx().rx.pipe(BOKEH_THEMES.get)
         download = pn.widgets.FileDownload(callback=lambda: io.StringIO(self.csv()),
@@ -294,7 +308,7 @@ class HistoryView(pn.viewable.Viewer):
                        flex_wrap="wrap", align_items="flex-end", sizing_mode="stretch_width"),
             # one time axis for both (the same range, panned and zoomed together): a pattern and the
             # indicator at that moment sit one above the other
-            pn.pane.HoloViews((scatter + curve * marks).cols(1).opts(shared_axes=True), sizing_mode="stretch_width",
+            pn.pane.HoloViews((scatter + (curve * bands * marks).opts(hooks=[_legend_of_shown])).cols(1).opts(shared_axes=True), sizing_mode="stretch_width",
                               loading=self.param.loading, theme=theme),
             "### Unusual activity today (z-score against the baseline days)",
             self.unusual_table,
@@ -312,15 +326,26 @@ class HistoryView(pn.viewable.Viewer):
 
     def _series_curve(self, data: pd.DataFrame) -> hv.NdOverlay:
         """The indicator's values, one coloured line per symbol, with a legend."""
-        curves = _overlay(broken_at_gaps(data, "t", "symbol", "value"), hv.Curve, "t", ["value"], "symbol",
+        curves = _overlay(broken_at_gaps(data, "t", "symbol", ["value"]), hv.Curve, "t", ["value"], "symbol",
                           self._symbols_seen, "symbol")
-        return curves.opts(hv.opts.Curve(tools=["hover"], line_width=1.5, color=hv.Cycle(PALETTE)), hv.opts.NdOverlay(
+        return curves.opts(hv.opts.Curve(tools=["hover"], line_width=1.5), hv.opts.NdOverlay(
             height=300, responsive=True, title=f"{self.indicator} per symbol, alerts as ▲",
             xlabel=f"time ({zone_label(self.zone)})", ylabel=self.indicator, **LEGEND_ABOVE))
 
+    def _series_bands(self, data: pd.DataFrame) -> hv.NdOverlay:
+        """The indicator's band per symbol (Bollinger: lower to upper), shaded in the symbol's colour;
+        empty for an indicator without one."""
+        data = broken_at_gaps(data[data["upper"].notna()], "t", "symbol", ["lower", "upper"])
+        groups = {str(k): g for k, g in data.groupby("symbol", sort=True)} if len(data) else {}
+        self._symbols_seen.update(groups)
+        colours = _colours(self._symbols_seen)
+        items = {k: hv.Area(groups.get(k, data.iloc[:0]), "t", ["lower", "upper"]).opts(color=colours.get(k, "#777777"))
+                 for k in sorted(self._symbols_seen or {"—"})}
+        return hv.NdOverlay(items, kdims="symbol").opts(hv.opts.Area(fill_alpha=0.13, line_alpha=0, show_legend=False))
+
     def _alert_marks(self, data: pd.DataFrame) -> hv.Scatter:
-        """Alerts as ▲ on their line, in its colour (the lines are coloured by symbol in sorted order)."""
-        colours = {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(self._symbols_seen))}
+        """Alerts as ▲ on their line, in its colour."""
+        colours = _colours(self._symbols_seen)
         return hv.Scatter(data, "t", ["value", "alert_type", "symbol"], label="alerts").opts(
             marker="triangle", size=12, color=hv.dim("symbol").categorize(colours, default="#777777"),
             line_color="#1a202c", line_width=1, tools=["hover"])

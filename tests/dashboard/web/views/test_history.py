@@ -225,6 +225,33 @@ def test_each_symbol_is_its_own_coloured_line_with_a_legend(view):
     assert len(chart["MSFT"]) > 0 and len(chart["AAPL"]) == 0  # a line shown before is emptied, not left
 
 
+def test_a_symbols_line_band_and_alerts_share_its_colour(view):
+    v, _ = view
+    v.param.update(symbols=["AAPL", "NVDA"], range="last 30 days", indicator="BollingerBands")
+    load(v)
+    data = v.series_stream.data
+    curves, bands = v._series_curve(data), v._series_bands(data)
+
+    def colour(element):
+        return hv.Store.lookup_options("bokeh", element, "style").kwargs["color"]
+
+    lines = {symbol: colour(curves[symbol]) for symbol in ("AAPL", "NVDA")}
+    assert lines["AAPL"] != lines["NVDA"]
+    for symbol, line in lines.items():
+        band, own = bands[symbol], data[data["symbol"] == symbol]
+        assert colour(band) == line
+        lower, upper = band.dimension_values("lower"), band.dimension_values("upper")
+        shown = ~np.isnan(lower)
+        assert shown.sum() == len(own) and (lower[shown] < upper[shown]).all()  # a band around each value
+    v.indicator = "RSI"  # (the sample has no Bollinger alerts)
+    load(v)
+    assert all(len(band) == 0 for band in v._series_bands(v.series_stream.data))  # RSI has no band
+    marks = v.marks_stream.data
+    alerts = v._alert_marks(marks)
+    assert set(marks["symbol"]) == {"AAPL", "NVDA"}
+    assert list(colour(alerts).apply(alerts)) == [lines[s] for s in marks["symbol"]]
+
+
 def test_a_line_stops_over_the_night_and_goes_on_the_next_morning():
     from dashboard.web.views.history import broken_at_gaps
 
@@ -232,13 +259,13 @@ def test_a_line_stops_over_the_night_and_goes_on_the_next_morning():
                           "2025-01-24 09:30", "2025-01-24 09:45"])
     aapl = pd.DataFrame({"t": day, "value": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "symbol": "AAPL"})
     msft = aapl.assign(t=aapl["t"] + pd.Timedelta(minutes=1), symbol="MSFT")  # interleaved with AAPL's
-    out = broken_at_gaps(pd.concat([aapl, msft]), "t", "symbol", "value")
+    out = broken_at_gaps(pd.concat([aapl, msft]), "t", "symbol", ["value"])
     for symbol, shift in (("AAPL", pd.Timedelta(0)), ("MSFT", pd.Timedelta(minutes=1))):
         line = out[out["symbol"] == symbol]
         assert line["value"].tolist()[:4] == [1.0, 2.0, 3.0, 4.0] and line["value"].tolist()[5:] == [5.0, 6.0]
         gap = line.iloc[4]  # one blank point, between the evening's last value and the morning's first
         assert np.isnan(gap["value"]) and day[3] + shift < gap["t"] < day[4] + shift
-    assert broken_at_gaps(aapl.iloc[:4], "t", "symbol", "value")["value"].notna().all()  # 15 and 5 min: no gap
+    assert broken_at_gaps(aapl.iloc[:4], "t", "symbol", ["value"])["value"].notna().all()  # 15 and 5 min: no gap
 
 
 def test_bollinger_and_any_other_indicator_get_their_alert_markers():
