@@ -1,5 +1,7 @@
 """The README's screenshots: the served page (`tickstock serve --record`, the simulator streaming six
-symbols) in light and dark at 1000 and 1920 px, and the symbol view, taken in headless Chromium.
+symbols) in light and dark at 1000 and 1920 px, the symbol view, and the History tab (AAPL and MSFT,
+RSI, over the last 7 days of the seeded sample history that ends yesterday, and the live stream),
+taken in headless Chromium.
 
     python docs/shoot.py [--warm 30] [--widths 1000,1920] [--height 1250] [--out docs]
 
@@ -17,6 +19,7 @@ import sys
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,11 +29,37 @@ import sqlalchemy as sa  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 import analytics  # noqa: E402
+from analytics.calendar import previous_trading_days  # noqa: E402
+from analytics.records import rows_from_frame  # noqa: E402
 from dashboard.tools.simulator import simulate  # noqa: E402
 from tests.fixtures import CHROMIUM_ARGS, serve, stop  # noqa: E402
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA", "TSLA", "AMZN", "META"]
 OUT = ROOT / "docs"
+
+
+def seed_history(db: str) -> None:
+    """Eight trading days of sample history up to yesterday (today's session is the simulator's)."""
+    end = previous_trading_days(datetime.now(UTC).date(), 1)[0]
+    frames = analytics.sample_history(days=8, symbols=SYMBOLS[:3], patterns_per_symbol_day=12, end=end, seed=3)
+    for table in ("sessions", "patterns", "indicators", "indicator_alerts"):
+        analytics.write_rows(db, table, rows_from_frame(frames[table], table))
+
+
+def load_history(page, symbols: list[str], span: str, indicator: str) -> None:
+    """On the History tab, pick `symbols`, the range and the indicator, load, and wait for the charts."""
+    page.locator(".bk-tab", has_text="History").click()
+    picker = page.get_by_placeholder("all symbols (type to search)")
+    for symbol in symbols:
+        picker.click()
+        picker.fill(symbol)
+        page.get_by_role("option", name=symbol, exact=True).click()
+    page.keyboard.press("Escape")
+    for label, value in (("Range", span), ("Indicator", indicator)):
+        page.locator(".bk-input-group", has_text=label).locator("select").select_option(value)
+    page.get_by_role("button", name="Load history").click()
+    page.locator("[data-history-status]").filter(has_text="patterns").wait_for(timeout=120_000)
+    time.sleep(3)
 
 
 def main() -> int:
@@ -50,6 +79,7 @@ def main() -> int:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     db = base.rsplit("/", 1)[0] + "/" + name
     analytics.upgrade(db)
+    seed_history(db)
     served = serve(redis_url, {"DATABASE_URL": db}, "--record")
     done = threading.Event()
     feed = threading.Thread(target=simulate, args=(redis_url,), daemon=True,
@@ -74,6 +104,9 @@ def main() -> int:
                             timeout=120_000)
                         time.sleep(3)
                         page.screenshot(path=str(args.out / f"symbol-dark-{width}.png"))
+                    if width == max(widths) and theme == "light":
+                        load_history(page, ["AAPL", "MSFT"], "last 7 days", "RSI")
+                        page.screenshot(path=str(args.out / f"history-light-{width}.png"))
                     page.close()
             browser.close()
     finally:

@@ -230,10 +230,11 @@ def broken_at_gaps(data: pd.DataFrame, x: str, key: str, values: list[str]) -> p
     return pd.concat([data, blanks]).sort_values([key, x], kind="stable")
 
 
-def _colours(keys: set[str]) -> dict[str, str]:
-    """A colour per key: the palette in the keys' sorted order (a line, its band and its alerts alike;
-    set on each element, not left to a streaming overlay's cycle, which counts its placeholder)."""
-    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(keys))}
+def _colours(keys) -> dict[str, str]:
+    """A colour per key shown: the palette in the keys' sorted order (a line, its band and its alerts
+    alike; set on each element, not left to a streaming overlay's cycle, which counts the
+    placeholder and every key it ever showed)."""
+    return {k: PALETTE[i % len(PALETTE)] for i, k in enumerate(sorted(set(map(str, keys))))}
 
 
 def _overlay(data: pd.DataFrame, element: type, x: str, ys: list[str], key: str, seen: set[str],
@@ -244,7 +245,7 @@ def _overlay(data: pd.DataFrame, element: type, x: str, ys: list[str], key: str,
     leaving them drawn."""
     groups = {str(k): g for k, g in data.groupby(key, sort=True)} if len(data) else {}
     seen.update(groups)
-    colours, empty = _colours(seen), data.iloc[:0]
+    colours, empty = _colours(groups), data.iloc[:0]
     items = {k: element(groups[k], x, ys).opts(color=colours[k]) if k in groups
              else element(empty, x, ys).opts(show_legend=False) for k in sorted(seen or {"—"})}
     return hv.NdOverlay(items, kdims=hv.Dimension(key, label=label))
@@ -335,17 +336,17 @@ class HistoryView(pn.viewable.Viewer):
     def _series_bands(self, data: pd.DataFrame) -> hv.NdOverlay:
         """The indicator's band per symbol (Bollinger: lower to upper), shaded in the symbol's colour;
         empty for an indicator without one."""
+        colours = _colours(data["symbol"])  # as the lines have them
         data = broken_at_gaps(data[data["upper"].notna()], "t", "symbol", ["lower", "upper"])
         groups = {str(k): g for k, g in data.groupby("symbol", sort=True)} if len(data) else {}
         self._symbols_seen.update(groups)
-        colours = _colours(self._symbols_seen)
         items = {k: hv.Area(groups.get(k, data.iloc[:0]), "t", ["lower", "upper"]).opts(color=colours.get(k, "#777777"))
                  for k in sorted(self._symbols_seen or {"—"})}
         return hv.NdOverlay(items, kdims="symbol").opts(hv.opts.Area(fill_alpha=0.13, line_alpha=0, show_legend=False))
 
     def _alert_marks(self, data: pd.DataFrame) -> hv.Scatter:
         """Alerts as ▲ on their line, in its colour."""
-        colours = _colours(self._symbols_seen)
+        colours = _colours(self.series_stream.data["symbol"])  # as the lines have them
         return hv.Scatter(data, "t", ["value", "alert_type", "symbol"], label="alerts").opts(
             marker="triangle", size=12, color=hv.dim("symbol").categorize(colours, default="#777777"),
             line_color="#1a202c", line_width=1, tools=["hover"])

@@ -250,6 +250,9 @@ def test_a_symbols_line_band_and_alerts_share_its_colour(view):
     alerts = v._alert_marks(marks)
     assert set(marks["symbol"]) == {"AAPL", "NVDA"}
     assert list(colour(alerts).apply(alerts)) == [lines[s] for s in marks["symbol"]]
+    v.symbols = ["MSFT"]  # the symbols shown before do not push it down the palette
+    load(v)
+    assert colour(v._series_curve(v.series_stream.data)["MSFT"]) == lines["AAPL"]
 
 
 def test_a_line_stops_over_the_night_and_goes_on_the_next_morning():
