@@ -96,8 +96,9 @@ def sample_indicators(
     for sym in symbols:
         walk = 100 + np.cumsum(rng.normal(0, 0.4, len(days) * steps))
         rsi = np.clip(50 + 25 * np.sin(np.arange(len(walk)) / 7.0 + rng.uniform(0, 6)) + rng.normal(0, 6, len(walk)), 1, 99)
-        macd = np.sin(np.arange(len(walk)) / 11.0 + rng.uniform(0, 6))
-        signal = np.sin((np.arange(len(walk)) - 3) / 11.0)
+        phase = rng.uniform(0, 6)
+        macd = np.sin(np.arange(len(walk)) / 11.0 + phase)
+        signal = np.sin((np.arange(len(walk)) - 3) / 11.0 + phase)  # the MACD three steps late, as a signal line is
         width = rng.uniform(1, 3, len(walk))
         opens = session_opens(days)
         times = (opens[0] + minutes).append([o + minutes for o in opens[1:]])

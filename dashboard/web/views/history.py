@@ -36,6 +36,8 @@ from dashboard.web.views.table import LiveTable
 RANGES = {"last hour": 1, "last 6 hours": 6, "last 24 hours": 24, "last 7 days": 24 * 7, "last 30 days": 24 * 30}
 INDICATOR_VALUES = {"RSI": "value", "SMA": "value", "EMA": "value", "MACD": "macd", "BollingerBands": "middle"}
 BANDS = {"BollingerBands": ("lower", "upper")}  # drawn as a shaded band around each symbol's line
+SECOND = {"MACD": "signal"}  # drawn as a second, dashed line of each symbol's colour
+EXTRA = {"BollingerBands": "shaded: lower to upper band", "MACD": "dashed: signal"}  # said in the title
 # Which indicator an alert is about, by the first word of its type: the one mapping the charts
 # use to put alerts on their series (an alert type not listed names its indicator itself).
 ALERT_INDICATOR = {"RSI": "RSI", "MACD": "MACD", "BB": "BollingerBands", "BOLLINGER": "BollingerBands",
@@ -66,6 +68,7 @@ _PATTERNS = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "confidence": 
                           "symbol": pd.Series(dtype=str), "pattern_type": pd.Series(dtype=str), "at": _AT})
 _SERIES = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
                         "lower": pd.Series(dtype=float), "upper": pd.Series(dtype=float),
+                        "second": pd.Series(dtype=float),
                         "symbol": pd.Series(dtype=str), "at": _AT})
 _MARKS = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
                        "alert_type": pd.Series(dtype=str), "symbol": pd.Series(dtype=str), "at": _AT})
@@ -185,9 +188,10 @@ def indicator_frames(indicator: str, indicators: pd.DataFrame, alerts: pd.DataFr
     else:
         at = indicators["calculated_at"].dt.tz_convert(UTC)
         nan = pd.Series(float("nan"), index=indicators.index)
-        lower, upper = (indicators[k].astype(float) if k in indicators else nan for k in BANDS.get(indicator, ("", "")))
+        lower, upper, second = (indicators[k].astype(float) if k in indicators else nan
+                                for k in (*BANDS.get(indicator, ("", "")), SECOND.get(indicator, "")))
         series = pd.DataFrame({"t": wall_times(at, zone), "value": indicators[key].astype(float),
-                               "lower": lower, "upper": upper,
+                               "lower": lower, "upper": upper, "second": second,
                                "symbol": indicators["symbol"].astype(str), "at": at}).sort_values("at")
     if alerts.empty or series.empty:
         return series, _MARKS.copy()
@@ -295,6 +299,7 @@ class HistoryView(pn.viewable.Viewer):
         scatter = hv.DynamicMap(self._pattern_points, streams=[self.pattern_stream])
         curve = hv.DynamicMap(self._series_curve, streams=[self.series_stream])
         bands = hv.DynamicMap(self._series_bands, streams=[self.series_stream])
+        second = hv.DynamicMap(self._series_second, streams=[self.series_stream])
         marks = hv.DynamicMap(self._alert_marks, streams=[self.marks_stream])
         theme = self.param.theme.rx().rx.pipe(BOKEH_THEMES.get)
         download = pn.widgets.FileDownload(callback=lambda: io.StringIO(self.csv()),
@@ -309,7 +314,7 @@ class HistoryView(pn.viewable.Viewer):
                        flex_wrap="wrap", align_items="flex-end", sizing_mode="stretch_width"),
             # one time axis for both (the same range, panned and zoomed together): a pattern and the
             # indicator at that moment sit one above the other
-            pn.pane.HoloViews((scatter + (curve * bands * marks).opts(hooks=[_legend_of_shown])).cols(1).opts(shared_axes=True), sizing_mode="stretch_width",
+            pn.pane.HoloViews((scatter + (curve * bands * second * marks).opts(hooks=[_legend_of_shown])).cols(1).opts(shared_axes=True), sizing_mode="stretch_width",
                               loading=self.param.loading, theme=theme),
             "### Unusual activity today (z-score against the baseline days)",
             self.unusual_table,
@@ -330,19 +335,28 @@ class HistoryView(pn.viewable.Viewer):
         curves = _overlay(broken_at_gaps(data, "t", "symbol", ["value"]), hv.Curve, "t", ["value"], "symbol",
                           self._symbols_seen, "symbol")
         return curves.opts(hv.opts.Curve(tools=["hover"], line_width=1.5), hv.opts.NdOverlay(
-            height=300, responsive=True, title=f"{self.indicator} per symbol, alerts as ▲",
+            height=300, responsive=True, title=f"{self.indicator} per symbol"
+            + (f" ({EXTRA[self.indicator]})" if self.indicator in EXTRA else "") + ", alerts as ▲",
             xlabel=f"time ({zone_label(self.zone)})", ylabel=self.indicator, **LEGEND_ABOVE))
 
     def _series_bands(self, data: pd.DataFrame) -> hv.NdOverlay:
-        """The indicator's band per symbol (Bollinger: lower to upper), shaded in the symbol's colour;
-        empty for an indicator without one."""
+        """The indicator's band per symbol (Bollinger: lower to upper), shaded."""
+        return self._companion(data, ["lower", "upper"], hv.Area, fill_alpha=0.13, line_alpha=0)
+
+    def _series_second(self, data: pd.DataFrame) -> hv.NdOverlay:
+        """The indicator's second line per symbol (MACD: its signal), dashed."""
+        return self._companion(data, ["second"], hv.Curve, line_dash="dashed", line_width=1.2)
+
+    def _companion(self, data: pd.DataFrame, columns: list[str], element: type, **style) -> hv.NdOverlay:
+        """Per symbol, an element of `columns` beside its line, in its colour and without a legend
+        entry of its own; empty for an indicator without them."""
         colours = _colours(data["symbol"])  # as the lines have them
-        data = broken_at_gaps(data[data["upper"].notna()], "t", "symbol", ["lower", "upper"])
+        data = broken_at_gaps(data[data[columns[-1]].notna()], "t", "symbol", columns)
         groups = {str(k): g for k, g in data.groupby("symbol", sort=True)} if len(data) else {}
         self._symbols_seen.update(groups)
-        items = {k: hv.Area(groups.get(k, data.iloc[:0]), "t", ["lower", "upper"]).opts(color=colours.get(k, "#777777"))
-                 for k in sorted(self._symbols_seen or {"—"})}
-        return hv.NdOverlay(items, kdims="symbol").opts(hv.opts.Area(fill_alpha=0.13, line_alpha=0, show_legend=False))
+        return hv.NdOverlay({k: element(groups.get(k, data.iloc[:0]), "t", columns).opts(
+            color=colours.get(k, "#777777"), show_legend=False, **style) for k in sorted(self._symbols_seen or {"—"})},
+            kdims="symbol")
 
     def _alert_marks(self, data: pd.DataFrame) -> hv.Scatter:
         """Alerts as ▲ on their line, in its colour."""

@@ -255,6 +255,25 @@ def test_a_symbols_line_band_and_alerts_share_its_colour(view):
     assert colour(v._series_curve(v.series_stream.data)["MSFT"]) == lines["AAPL"]
 
 
+def test_macd_draws_its_signal_as_a_dashed_line_of_the_symbols_colour(view, history):
+    v, _ = view
+    v.param.update(symbols=["AAPL", "NVDA"], range="last 30 days", indicator="MACD")
+    load(v)
+    start, end = v.window()  # (the sample goes on past now: today's whole session)
+    frames = history[1]["indicators"]
+    data = v.series_stream.data
+    curves, second = v._series_curve(data), v._series_second(data)
+    for symbol in ("AAPL", "NVDA"):
+        recorded = frames[(frames["symbol"] == symbol) & (frames["indicator"] == "MACD")
+                          & (frames["calculated_at"] >= start) & (frames["calculated_at"] <= end)]
+        values = second[symbol].dimension_values("second")
+        assert sorted(values[~np.isnan(values)]) == sorted(recorded["signal"])  # the signal, not the MACD line
+        style = hv.Store.lookup_options("bokeh", second[symbol], "style").kwargs
+        assert style["line_dash"] == "dashed"
+        assert style["color"] == hv.Store.lookup_options("bokeh", curves[symbol], "style").kwargs["color"]
+    assert "dashed: signal" in v._series_curve(data).opts.get().kwargs["title"]
+
+
 def test_a_line_stops_over_the_night_and_goes_on_the_next_morning():
     from dashboard.web.views.history import broken_at_gaps
 
