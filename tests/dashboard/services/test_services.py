@@ -207,7 +207,12 @@ def test_a_script_that_fails_or_is_interrupted_or_killed_leaves_no_server_and_no
             script.stdin.flush()
         else:
             script.send_signal(signal.Signals[how])
-        script.wait(30)
+        try:  # a clean stop is bounded: pg_ctl's wait, SIGTERM then SIGKILL, Redis, the watchdogs
+            script.wait(6 * services.STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            script.kill()
+            pytest.fail(f"the script had not exited {6 * services.STOP_TIMEOUT_S} s after {how}; left: "
+                        f"{trace.left()}; its stderr:\n{script.communicate()[1][-3000:]}")
         if how in ("exception", "SIGINT"):  # Python unwinds and runs atexit: stopped before the end
             assert not trace.left()
         else:  # no Python runs: the watchdogs stop the servers after the script's death
