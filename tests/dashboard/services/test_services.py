@@ -32,8 +32,11 @@ ROOT = Path(__file__).resolve().parents[3]
 
 # A script that starts both services the way the CLI does and never stops them itself.
 SCRIPT = """
-import contextlib, sys, threading
+import contextlib, signal, sys, threading
 from dashboard.services.embedded import database_url_or_embedded, redis_url_or_embedded
+# Ctrl-C as a script run from a terminal meets it: a test run started in the background (nohup ...
+# &) ignores SIGINT, and its children inherit that, so the SIGINT case waited forever
+signal.signal(signal.SIGINT, signal.default_int_handler)
 stack = contextlib.ExitStack()  # never closed: what exit leaves behind is the point
 redis_url_or_embedded(None, stack)
 database_url_or_embedded(None, stack, *sys.argv[2:])
