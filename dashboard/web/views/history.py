@@ -108,6 +108,7 @@ def _legend_of_shown(plot, _element) -> None:
 # spilled over the controls, and the two charts' time axes were as wide as their legends allowed
 LEGEND_ABOVE = {"legend_position": "top", "legend_cols": 6, "hooks": [_legend_of_shown]}
 
+
 @dataclass(frozen=True, eq=False)
 class LoadRequest:
     """What one click on "Load history" asked for, fixed when it was clicked."""
@@ -180,8 +181,9 @@ def alert_indicator(alert_type: str) -> str:
 
 def indicator_frames(indicator: str, indicators: pd.DataFrame, alerts: pd.DataFrame,
                      zone: str = MARKET_TZ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """An indicator's series (one per symbol; `lower` and `upper`: its band, NaN for an indicator
-    without one), and its alerts placed on the value they fired at, at their times in `zone`."""
+    """An indicator's series (one per symbol; `lower` and `upper`: its band, `second`: its second
+    line, NaN for an indicator without them), and its alerts placed on the value they fired at, at
+    their times in `zone`."""
     key = INDICATOR_VALUES.get(indicator, "value")  # another indicator: its single value
     if indicators.empty or key not in indicators:
         series = _SERIES.copy()
@@ -305,6 +307,10 @@ class HistoryView(pn.viewable.Viewer):
         download = pn.widgets.FileDownload(callback=lambda: io.StringIO(self.csv()),
                                            filename="tickstock-history-patterns.csv", label="Export patterns (CSV)",
                                            width=200)
+        # one time axis for both (the same range, panned and zoomed together): a pattern and the
+        # indicator at that moment sit one above the other
+        indicator = (curve * bands * second * marks).opts(hooks=[_legend_of_shown])
+        charts = (scatter + indicator).cols(1).opts(shared_axes=True)
         status = pn.pane.HTML(self.param.status.rx().rx.pipe(lambda s: f"<span data-history-status>{escape(s)}</span>"),
                               min_width=240, sizing_mode="stretch_width", align="center")
         return pn.Column(
@@ -312,10 +318,7 @@ class HistoryView(pn.viewable.Viewer):
                        pn.widgets.Select.from_param(self.param.indicator, name="Indicator", width=150),
                        pn.Column(load, align="end"), status,  # on a narrow page the status goes under
                        flex_wrap="wrap", align_items="flex-end", sizing_mode="stretch_width"),
-            # one time axis for both (the same range, panned and zoomed together): a pattern and the
-            # indicator at that moment sit one above the other
-            pn.pane.HoloViews((scatter + (curve * bands * second * marks).opts(hooks=[_legend_of_shown])).cols(1).opts(shared_axes=True), sizing_mode="stretch_width",
-                              loading=self.param.loading, theme=theme),
+            pn.pane.HoloViews(charts, sizing_mode="stretch_width", loading=self.param.loading, theme=theme),
             "### Unusual activity today (z-score against the baseline days)",
             self.unusual_table,
             download,
