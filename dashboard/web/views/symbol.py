@@ -28,7 +28,8 @@ from analytics.events import Indicator, IndicatorAlert, Pattern
 from analytics.stats import MARKET_TZ
 from dashboard.stream.ingest import Ingest
 from dashboard.web.views.charts import THEME_COLOURS, style
-from dashboard.web.views.history import BOKEH_THEMES, reason, zone_label
+from dashboard.web.views.history import BOKEH_THEMES, zone_label
+from dashboard.web.views.history_frames import reason
 from dashboard.web.views.reads import LatestRead
 from dashboard.web.views.symbol_frames import (
     EMPTY,

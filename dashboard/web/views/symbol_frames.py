@@ -16,7 +16,7 @@ import pandas as pd
 import analytics
 from analytics.frames import NATURAL_KEYS, TIME_COLUMN, value_column
 from analytics.stats import MARKET_TZ, local_dates, window_days
-from dashboard.web.views.history import alert_indicator, reason, wall_times
+from dashboard.web.views.history_frames import alert_indicator, reason, wall_times
 from dashboard.web.views.rows import key_parameters
 
 SPANS = {"today's session": None, "last hour": 1, "last 6 hours": 6, "last 24 hours": 24}  # hours back

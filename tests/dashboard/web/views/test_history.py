@@ -275,7 +275,7 @@ def test_macd_draws_its_signal_as_a_dashed_line_of_the_symbols_colour(view, hist
 
 
 def test_a_line_stops_over_the_night_and_goes_on_the_next_morning():
-    from dashboard.web.views.history import broken_at_gaps
+    from dashboard.web.views.history_frames import broken_at_gaps
 
     day = pd.to_datetime(["2025-01-23 15:00", "2025-01-23 15:15", "2025-01-23 15:30", "2025-01-23 15:35",
                           "2025-01-24 09:30", "2025-01-24 09:45"])
@@ -292,7 +292,7 @@ def test_a_line_stops_over_the_night_and_goes_on_the_next_morning():
 
 def test_bollinger_and_any_other_indicator_get_their_alert_markers():
     from analytics.frames import shape
-    from dashboard.web.views.history import indicator_frames
+    from dashboard.web.views.history_frames import indicator_frames
     from tests.fixtures import indicator_frame
 
     bands = indicator_frame(("AAPL", "BollingerBands", "2025-01-24 15:00", {"upper": 12.0, "middle": 10.0, "lower": 8.0}),
@@ -314,7 +314,7 @@ def test_the_symbol_picker_offers_the_recorded_symbols_before_any_load(view):
 
 
 def test_without_a_baseline_the_table_says_why_instead_of_blank_scores():
-    from dashboard.web.views.history import unusual_rows
+    from dashboard.web.views.history_frames import unusual_rows
     from tests.fixtures import pattern_frame
 
     frame = pattern_frame(("AAPL", "Doji", "2025-01-23 15:00"), ("AAPL", "Doji", "2025-01-24 15:00"))
