@@ -19,8 +19,9 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,6 +32,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 import analytics  # noqa: E402
 from analytics.calendar import previous_trading_days  # noqa: E402
 from analytics.records import rows_from_frame  # noqa: E402
+from analytics.stats import MARKET_TZ  # noqa: E402
 from dashboard.tools.simulator import simulate  # noqa: E402
 from tests.fixtures import CHROMIUM_ARGS, serve, stop  # noqa: E402
 
@@ -39,8 +41,9 @@ OUT = ROOT / "docs"
 
 
 def seed_history(db: str) -> None:
-    """Eight trading days of sample history up to yesterday (today's session is the simulator's)."""
-    end = previous_trading_days(datetime.now(UTC).date(), 1)[0]
+    """Eight trading days of sample history up to the last session before today in New York (today's
+    is the simulator's; the UTC date is already tomorrow on a New York evening)."""
+    end = previous_trading_days(datetime.now(ZoneInfo(MARKET_TZ)).date(), 1)[0]
     frames = analytics.sample_history(days=8, symbols=SYMBOLS[:3], patterns_per_symbol_day=12, end=end, seed=3)
     for table in ("sessions", "patterns", "indicators", "indicator_alerts"):
         analytics.write_rows(db, table, rows_from_frame(frames[table], table))
