@@ -131,8 +131,7 @@ class Charts(pn.viewable.Viewer):
         self._zone = ZoneInfo(self.zone)
         self._points: list[tuple[float, dict]] = []  # throughput points not yet drawn: (epoch ms, counts)
         self._health: list[tuple] = []  # health points not yet drawn: (epoch ms, cpu, memory, lag)
-        self._turn = False  # True: the throughput chart was drawn last
-        self._calls = 0  # seconds added
+        self._calls = 0  # seconds added: which of them draws, and which chart, follows from it
         self._restyle()
         self._label()
 
@@ -167,11 +166,10 @@ class Charts(pn.viewable.Viewer):
             return
         self._points.append((second * 1000, {k: counts.get(k, 0) for k, _ in THROUGHPUT_SERIES}))
         self.last_second = second
-        self._calls += 1
-        if self._calls % CHART_EVERY != 1:
+        call, self._calls = self._calls, self._calls + 1
+        if call % CHART_EVERY:
             return
-        self._turn = not self._turn
-        if self._turn:
+        if call // CHART_EVERY % 2 == 0:
             self._send_throughput()
         else:
             self._send_health()

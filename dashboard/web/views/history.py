@@ -87,15 +87,16 @@ def _colours(keys) -> dict[str, str]:
 
 
 def _overlay(data: pd.DataFrame, element: type, x: str, ys: list[str], key: str, seen: set[str],
-             label: str) -> hv.NdOverlay:
-    """One element per value of `key` (`label` in the legend), each in its colour (`_colours`), for
-    a streaming chart: every key it has shown stays in the overlay (empty, without a legend entry,
-    when the data no longer has it), so a reload with other symbols empties their lines instead of
-    leaving them drawn."""
+             label: str, colours: dict[str, str] | None = None, legend: bool = True, **style) -> hv.NdOverlay:
+    """One element per value of `key` (`label` in the legend, unless not `legend`), each in its
+    colour (`colours`, else `_colours` of the keys present) and `style`, for a streaming chart: every
+    key it has shown stays in the overlay (empty, without a legend entry, when the data no longer
+    has it), so a reload with other symbols empties their lines instead of leaving them drawn."""
     groups = {str(k): g for k, g in data.groupby(key, sort=True)} if len(data) else {}
     seen.update(groups)
-    colours, empty = _colours(groups), data.iloc[:0]
-    items = {k: element(groups[k], x, ys).opts(color=colours[k]) if k in groups
+    colours, empty = colours or _colours(groups), data.iloc[:0]
+    shown = {} if legend else {"show_legend": False}
+    items = {k: element(groups[k], x, ys).opts(color=colours.get(k, "#777777"), **shown, **style) if k in groups
              else element(empty, x, ys).opts(show_legend=False) for k in sorted(seen or {"—"})}
     return hv.NdOverlay(items, kdims=hv.Dimension(key, label=label))
 
@@ -198,11 +199,8 @@ class HistoryView(pn.viewable.Viewer):
         entry of its own; empty for an indicator without them."""
         colours = _colours(data["symbol"])  # as the lines have them
         data = broken_at_gaps(data[data[columns[-1]].notna()], "t", "symbol", columns)
-        groups = {str(k): g for k, g in data.groupby("symbol", sort=True)} if len(data) else {}
-        self._symbols_seen.update(groups)
-        return hv.NdOverlay({k: element(groups.get(k, data.iloc[:0]), "t", columns).opts(
-            color=colours.get(k, "#777777"), show_legend=False, **style) for k in sorted(self._symbols_seen or {"—"})},
-            kdims="symbol")
+        return _overlay(data, element, "t", columns, "symbol", self._symbols_seen, "symbol", colours, legend=False,
+                        **style)
 
     def _alert_marks(self, data: pd.DataFrame) -> hv.Scatter:
         """Alerts as ▲ on their line, in its colour."""

@@ -17,8 +17,8 @@ const VISIBILITY_MS = 500;  // how long a table's shown/hidden state (by `visibi
 const HIDDEN_CHECK_MS = 200;  // a table on screen but hidden by `visibility`, with work waiting, looks again this often
 const PAD_PX = 15;      // a cell's padding (12 px) and a pixel to spare, beside its characters
 const LABELS = {"America/New_York": "ET", "UTC": "UTC"};
-const NUMERIC = new Set(["num", "conf", "int", "time"]);  // sorted as numbers
 const RIGHT = new Set(["num", "conf", "int"]);            // right-aligned, their headers too
+const NUMERIC = new Set([...RIGHT, "time"]);              // sorted as numbers
 
 function timeFormat(zone) {
   const opts = {hourCycle: "h23", hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3};
