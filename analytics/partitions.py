@@ -7,8 +7,9 @@ of that range, and retention drops whole days instead of deleting rows.
 
 Partitions are made ahead of need: for the coming days by `maintain` (the recorder runs it at start
 and every hour), and for any other day the moment a batch brings one (`ensure`: a replay of last
-year, a late event). Creating one takes a lock on its table until the batch commits; writers take
-those locks in the tables' fixed order, so two writers never wait on each other in a circle.
+year, a late event), with the AHEAD_DAYS after it. Making one locks its table out in a short
+transaction of its own, committed before the batch begins: it waits for the batches being written
+into that table, so a backfill of old days makes them a week at a time, not one a day.
 
 Once its day is over a partition is compacted (`compact_next`, one at a time, on a thread of the
 recorder's own): rewritten in symbol order with CLUSTER. Rows arrive in time order, 500 symbols
@@ -96,17 +97,21 @@ def ensure(conn: psycopg.Connection, table: str, days: Iterable[date]) -> None:
     and committed in a short transaction of its own, before the batch that needs it begins."""
     if table not in PARTITIONED:
         return
-    key = (_database(conn), table)
+    key, days = (_database(conn), table), set(days)
     with _lock:
         known = _known.get(key)
-    if known is _PLAIN or (known is not None and not set(days) - known):
+    if known is _PLAIN or (known is not None and not days - known):
         return  # the common case: every day is there already (or nothing is partitioned)
     with conn.transaction():  # catalog reads and DDL in one short transaction of their own
         # writers (threads, processes) making the same day take turns: the second finds it made
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (PARTITION_LOCK,))
         known = existing(conn, table) if is_partitioned(conn, table) else _PLAIN  # read under the lock
-        missing = set() if known is _PLAIN else set(days) - known
+        missing = set() if known is _PLAIN else days - known
         if missing:
+            # the week after too: a replay or backfill then stops for DDL once a week of its data,
+            # not at every new day (each creation waits for the other writers' batches to commit)
+            last = max(missing)
+            missing |= {last + timedelta(days=n) for n in range(1, AHEAD_DAYS + 1)} - known
             create(conn, table, missing)
     with _lock:
         _known[key] = known if known is _PLAIN else known | missing

@@ -1,5 +1,5 @@
 """Day partitions: an existing database upgrades without losing a row, queries read only their
-days, retention drops whole days, and a batch for a day without a partition makes it."""
+days, retention drops whole days, and a batch for a day without a partition makes it (and the week after)."""
 
 from __future__ import annotations
 
@@ -64,13 +64,18 @@ def test_retention_drops_whole_days_and_keeps_the_rest(history_url):
     assert "patterns_20250124" in done["dropped"] and "patterns_20250126" not in done["dropped"]
     kept = rows(history_url, "SELECT detected_at::date FROM patterns ORDER BY 1")
     assert [r[0] for r in kept] == [date(2025, 1, 26), date(2025, 1, 27), date(2025, 1, 28)]
-    assert "patterns_20250204" in done["made"]  # a week ahead of "today"
+    assert "indicators_20250204" in done["made"]  # a week ahead of "today" (no indicator came)
+    with db.connect(history_url) as conn:
+        assert date(2025, 2, 4) in partitions.existing(conn, "patterns")
 
 
-def test_a_batch_for_a_day_without_a_partition_makes_it(history_url):
+def test_a_batch_for_a_day_without_a_partition_makes_it_and_the_week_after(history_url):
     far = datetime(2031, 3, 5, 14, 30, tzinfo=UTC)
     assert write_rows(history_url, "patterns", [pattern_row(0, detected_at=far)]) == 1
     assert rows(history_url, "SELECT count(*) FROM patterns_20310305") == [(1,)]
+    with db.connect(history_url) as conn:
+        made = {d for d in partitions.existing(conn, "patterns") if d.year == 2031}
+    assert made == {date(2031, 3, 5 + n) for n in range(partitions.AHEAD_DAYS + 1)}  # a backfill's next days
 
 
 def _blocks(url: str, partition: str, symbol: str) -> int:
