@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .events import KIND_TABLE, kind_of
 from .db import connect
+from .events import KIND_TABLE, kind_of
 from .fetch import Select, as_list, decode_json, distinct_keys, fetch
 from .frames import (
     EXPANDED,

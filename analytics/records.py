@@ -144,6 +144,7 @@ def _json_default(value: Any) -> Any:
 
 encode_json = msgspec.json.Encoder(enc_hook=_json_default).encode
 JSONB_VERSION = b"\x01"  # jsonb's binary COPY format: a version byte, then the JSON text
+PG_EPOCH_S = 946_684_800  # 2000-01-01 UTC: timestamptz's binary form is int8 microseconds since then
 
 # The patterns table's writable columns, the order of `pattern_copy_values` tuples.
 PATTERN_COLUMNS = tuple(WRITABLE["patterns"])
@@ -159,16 +160,16 @@ def is_pattern_record(event: Any) -> bool:
 def pattern_copy_values(records: Iterable[Pattern], problems: list[str]) -> list[tuple]:
     """Typed pattern records straight to COPY values (PATTERN_COLUMNS order), the recorder's fast path.
 
-    No row dicts: parameters are encoded once to jsonb's binary form (copied as bytea), repeats of
-    a key within the batch are dropped (the first wins, as ON CONFLICT DO NOTHING), and a key text
-    longer than MAX_KEY_TEXT is refused with a reason appended to `problems`.
+    No row dicts: parameters are encoded once to jsonb's binary form (copied as bytea), the time
+    received to timestamptz's (int8 microseconds since 2000, copied as int8: no datetime made),
+    repeats of a key within the batch are dropped (the first wins, as ON CONFLICT DO NOTHING), and
+    a key text longer than MAX_KEY_TEXT is refused with a reason appended to `problems`.
     """
     out: list[tuple] = []
     append = out.append
     seen: set = set()
     add = seen.add
     encode = encode_json
-    from_epoch = datetime.fromtimestamp
     for e in records:
         detected, published = e.detected_at, e.ts
         if detected.tzinfo is None:
@@ -184,7 +185,8 @@ def pattern_copy_values(records: Iterable[Pattern], problems: list[str]) -> list
             continue
         add(key)
         append((e.session_id, symbol, pattern, e.confidence, detected, timeframe,
-                JSONB_VERSION + encode(e.parameters), e.high_confidence, published, from_epoch(e.received, UTC)))
+                JSONB_VERSION + encode(e.parameters), e.high_confidence, published,
+                round((e.received - PG_EPOCH_S) * 1_000_000)))
     return out
 
 

@@ -107,8 +107,10 @@ class _Plan:
         self.name = table.name
         self.columns = WRITABLE[table.name]
         self.types = [_PG_TYPES[type(table.c[c].type).__name__] for c in self.columns]
-        # JSON already encoded to jsonb's binary form goes out as bytes (see pattern_copy_values)
-        self.raw_types = ["bytea" if t == "jsonb" else t for t in self.types]
+        # pattern_copy_values's tuples: JSON already in jsonb's binary form goes out as bytes, the
+        # time received as timestamptz's binary form (int8)
+        self.raw_types = ["bytea" if t == "jsonb" else "int8" if c == "received_at" else t
+                          for c, t in zip(self.columns, self.types, strict=True)]
         self.required = [c for c in self.columns if not table.c[c].nullable and c not in DEFAULTS[table.name]]
         self.defaults = DEFAULTS[table.name]
         position = {c: i for i, c in enumerate(self.columns)}

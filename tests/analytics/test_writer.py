@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -71,6 +71,14 @@ def test_typed_records_store_the_same_values_as_rows(history_url):
         got = conn.execute(sa.text("SELECT * FROM patterns ORDER BY detected_at")).mappings().all()
     assert [dict(r) for r in got] == [
         pattern(i, parameters={"close": 150.0 + i, "note": "x"}) for i in range(3)]
+
+
+def test_a_record_keeps_its_receive_time_to_the_microsecond(history_url):
+    received = [T0.timestamp() + f for f in (0.123456, 0.999999, 1e-6)]
+    write_events(history_url, [record(i, received=r) for i, r in enumerate(received)])
+    with db.engine_for(history_url).connect() as conn:
+        got = conn.execute(sa.text("SELECT received_at FROM patterns ORDER BY detected_at")).scalars().all()
+    assert got == [datetime.fromtimestamp(r, UTC) for r in received]
 
 
 def test_typed_records_without_timeframe_are_stored_once_across_batches(history_url):
