@@ -32,7 +32,7 @@ BUFFERED = tuple(k.record for k in LANED)  # their record types; the rest never 
 class _Lane:
     """One buffered kind's events waiting for the next flush, and how its repeats collapse."""
 
-    __slots__ = ("record", "coalesce", "identity", "window", "floor", "mark")
+    __slots__ = ("record", "coalesce", "identity", "window", "floor", "mark", "seen")
 
     def __init__(self, kind: Kind):
         self.record = kind.record
@@ -43,6 +43,7 @@ class _Lane:
         self.window = attrgetter(*dedup.window) if dedup else None
         self.floor = attrgetter(dedup.floor) if dedup else None
         self.mark = dedup.mark if dedup else None
+        self.seen: OrderedDict = OrderedDict()  # identity -> first channel, the last DETECTION_MEMORY
 
 
 class Consumer:
@@ -166,7 +167,6 @@ class StreamingBuffer:
         self._plain: list[AnyEvent] = []  # with the buffer off: the events of kinds that are not deduplicated
         self._filtered: list[AnyEvent] = []
         self._everything: list[AnyEvent] = []
-        self._seen: dict[type, OrderedDict] = {r: OrderedDict() for r in self._lanes}  # identity -> first channel
         self._reset()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -222,7 +222,7 @@ class StreamingBuffer:
             enabled, max_size = self.enabled, self.max_size
             # pending cannot outgrow the capacity when every list flushes early at max_size
             capped = self._slots * max_size > self.pending_capacity
-            lanes, pending, coalesced = self._lanes, self._pending, 0
+            lanes, pending, windows, coalesced = self._lanes, self._pending, self._windows, 0
             batches = []
             for ev in events:
                 kind = type(ev)
@@ -236,7 +236,7 @@ class StreamingBuffer:
                     everything.append(ev)
                 if not enabled:
                     if lane.identity is not None:
-                        self._add_deduped(lane, ev, now, acc)
+                        self._add_deduped(lane, ev, now, acc, self._pending[kind], self._windows[kind])
                     else:
                         self._plain.append(ev)
                     continue
@@ -251,7 +251,7 @@ class StreamingBuffer:
                     waiting[key] = ev
                     full = len(waiting) >= max_size
                 elif lane.identity is not None:
-                    self._add_deduped(lane, ev, now, acc)
+                    self._add_deduped(lane, ev, now, acc, waiting, windows[kind])
                     full = len(waiting) >= max_size or len(self._filtered) >= max_size
                 else:
                     waiting.append(ev)
@@ -259,7 +259,7 @@ class StreamingBuffer:
                 if full or (everything is not None and len(everything) >= self._slots * max_size):
                     self.early_flushes += 1  # overflow handling: flush early, never drop
                     batches.append(self._swap())
-                    pending = self._pending
+                    pending, windows = self._pending, self._windows
                     everything = self._everything if everything is not None else None
             if coalesced:
                 acc.deduplicated += coalesced
@@ -272,11 +272,12 @@ class StreamingBuffer:
         for batch in batches:
             self._fan_out(*batch)
 
-    def _add_deduped(self, lane: _Lane, ev: AnyEvent, now: float, acc: Account) -> None:
-        """A repeat counts once; under the floor it is filtered; in the window, the latest is kept."""
+    def _add_deduped(self, lane: _Lane, ev: AnyEvent, now: float, acc: Account, pending: list,
+                     window: dict) -> None:
+        """A repeat counts once; under the floor it is filtered; in the window, the latest is kept
+        (`pending` and `window`: the lane's waiting events and window slots, looked up once per take)."""
         identity = lane.identity(ev)
-        seen = self._seen[lane.record]
-        pending, window = self._pending[lane.record], self._windows[lane.record]
+        seen = lane.seen
         first_channel = seen.get(identity)
         if first_channel is not None:
             acc.deduplicated += 1
