@@ -48,6 +48,7 @@ import analytics  # noqa: E402
 from analytics.db import connect, dispose, engine_for, normalise_url  # noqa: E402
 from analytics.events import Pattern  # noqa: E402
 from analytics.sample import SESSION_SECONDS, session_opens, trading_days  # noqa: E402
+from dashboard import runtime  # noqa: E402
 from dashboard.services.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 from dashboard.stream.buffer import StreamingBuffer  # noqa: E402
 from dashboard.stream.recorder import BACKLOG_LIMIT, BATCH_MAX, Recorder  # noqa: E402
@@ -224,18 +225,28 @@ def recent_events(n: int, symbol: str, rng: np.random.Generator) -> list[Pattern
     return make_events(detected_ns, lambda r, m: np.full(m, symbol, dtype=object), sessions, rng)
 
 
-def recorder_run(url: str, events: list[Pattern], timeout: float) -> dict:
-    """The events through StreamingBuffer -> Recorder -> COPY; rows/s from the first take to the last write."""
+def recorder_run(url: str, events: list[Pattern], timeout: float, rate: float | None = None) -> dict:
+    """The events through StreamingBuffer -> Recorder -> COPY; rows/s from the first take to the last write.
+
+    With `rate`, the takes are paced at that many events a second (a steady ingest rather than a
+    burst): the recorder kept up if its backlog stayed within a few batches and it was done soon
+    after the last take."""
     n = len(events)
     buffer = StreamingBuffer(recent=3 * 1000)  # as the ingest makes it with the default settings
     buffer.start()
     recorder = Recorder(buffer, url, migrate=False, backlog_limit=max(BACKLOG_LIMIT, n), compact=False).start()
     try:
-        cpu0, t0 = METER.sample(), time.time()
+        max_backlog, poll_at = 0, time.perf_counter() + POLL_S
+        cpu0, t0, start = METER.sample(), time.time(), time.perf_counter()
         for k in range(0, n, TAKE_CHUNK):
+            if rate:  # each take when it is due; the backlog looked at as the run goes
+                if (ahead := start + k / rate - time.perf_counter()) > 0:
+                    time.sleep(ahead)
+                if time.perf_counter() >= poll_at:
+                    max_backlog, poll_at = max(max_backlog, recorder.backlog), poll_at + POLL_S
             buffer.take(events[k:k + TAKE_CHUNK], received={CHANNEL: len(events[k:k + TAKE_CHUNK])})
         fed, at_fed = time.time() - t0, recorder.snapshot()
-        deadline, snap, max_backlog = time.monotonic() + timeout, at_fed, at_fed["backlog"]
+        deadline, snap, max_backlog = time.monotonic() + timeout, at_fed, max(max_backlog, at_fed["backlog"])
         while snap["written"] < n and not snap["dropped"]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the recorder wrote {snap['written']} of {n} events in {timeout:.0f} s: {snap}")
@@ -251,8 +262,8 @@ def recorder_run(url: str, events: list[Pattern], timeout: float) -> dict:
     stored = sql(url, "SELECT count(*) FROM patterns")[0][0]
     if snap["dropped"] or stored != n:
         raise RuntimeError(f"recorder lost rows: stored {stored} of {n}, snapshot {snap}")
-    return {"seconds": elapsed, "rows_per_s": n / elapsed, "feed_seconds": fed,
-            "written_when_fed": at_fed["written"], "rows_per_s_after_feed": after, "batches": snap["batches"],
+    return {"seconds": elapsed, "rows_per_s": n / elapsed, "feed_seconds": fed, "fed_per_s": n / fed,
+            "drained_s_after_feed": elapsed - fed, "written_when_fed": at_fed["written"], "rows_per_s_after_feed": after, "batches": snap["batches"],
             "retries": snap["retries"], "max_backlog_seen": max_backlog, "stored": stored, **per_row_us(cpu, n)}
 
 
@@ -403,6 +414,7 @@ def main() -> int:
         ap.error(f"--rows: at least {TAKE_CHUNK}")
     n, started, done = args.rows, time.monotonic(), start_watchdog(args.time_limit)
     install_signal_handlers()
+    runtime.tune_gc()  # the recorder as `tickstock serve/record/demo` run it
     result: dict = {"rows": n, "cpus": os.cpu_count(), "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}
     try:
         with contextlib.ExitStack() as stack:

@@ -7,13 +7,18 @@ the server of `--database-url` (nothing but that database is touched):
    by PostgreSQL itself (`generate_series`) straight into the day partitions: setup, not measured.
 2. Recorder: `--patterns` distinct detections over the same days through StreamingBuffer → Recorder
    → COPY into the partitioned table, rows/s from the first take to the last write. Target >= 100 k.
+   The takes come as fast as one thread makes them (a burst: the takes share the GIL with the
+   recorder). Then the same detections taken at a steady `--paced-rate` a second into a second
+   database: whether the recorder keeps up with an ingest at that rate (its backlog, and how long
+   after the last take it was done).
 3. Compaction: what the recorder's upkeep does to each day once it is over (CLUSTER in symbol
    order, `analytics.partitions.compact_next`), timed over the 30 closed days: setup, reported.
 4. Queries, best of 5 each: the REST summary over the last day (the handler's own SQL; target
    <= 50 ms), one symbol's month of patterns and of indicators into pandas (target <= 100 ms), every
    symbol's patterns of one day into pandas (target <= 0.5 s), and the last day's indicators.
 
-    python benchmarks/month.py [--patterns 2000000] [--indicators 10000000] [--database-url URL]
+    python benchmarks/month.py [--patterns 2000000] [--indicators 10000000] [--paced-rate 100000]
+                               [--database-url URL]
 
 The last line is one JSON object of every figure.
 """
@@ -36,6 +41,7 @@ import analytics  # noqa: E402
 from analytics import partitions  # noqa: E402
 from analytics.calendar import previous_trading_days  # noqa: E402
 from analytics.db import connect  # noqa: E402
+from dashboard import runtime  # noqa: E402
 from dashboard.services.embedded import EmbeddedPostgres  # noqa: E402
 from dashboard.web import history_api  # noqa: E402
 
@@ -86,9 +92,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patterns", type=int, default=2_000_000)
     ap.add_argument("--indicators", type=int, default=10_000_000)
+    ap.add_argument("--paced-rate", type=int, default=100_000,
+                    help="also take the detections at this steady rate (a second database); 0: skip")
     ap.add_argument("--database-url", help="a PostgreSQL server to use; default: a private embedded PostgreSQL")
     args = ap.parse_args()
     install_signal_handlers()
+    runtime.tune_gc()  # as `tickstock serve/record/demo` run the stream
     H.METER = H.CpuMeter(os.getpid())
     today = datetime.now(UTC).date()
     days = previous_trading_days(today, DAYS)
@@ -113,6 +122,14 @@ def main() -> int:
         events = H.history_events(args.patterns, symbols, rng)
         rec = H.recorder_run(url, events, timeout=1200)
         result["recorder"] = {k: rec[k] for k in ("rows_per_s", "seconds", "rows_per_s_after_feed", "stored")}
+        if args.paced_rate:
+            log(f"2b. the same detections taken at a steady {args.paced_rate:,} a second, into a second database")
+            with H.bench_database(server_url) as steady_url:
+                analytics.upgrade(steady_url)
+                rec = H.recorder_run(steady_url, events, timeout=1200, rate=args.paced_rate)
+                H.dispose(steady_url)
+            result["recorder_paced"] = {"rate": args.paced_rate, **{k: round(rec[k], 3) for k in (
+                "fed_per_s", "rows_per_s", "drained_s_after_feed", "max_backlog_seen")}}
         del events
         H.sql(url, "VACUUM ANALYZE patterns", autocommit=True)
         log("3. compacting the closed days' partitions, as the recorder's upkeep does")
@@ -146,6 +163,10 @@ def main() -> int:
     }
     print(f"\nhost: a bare loop of 20 M additions took {result['host_loop_20m_s'][0]} s before, "
           f"{result['host_loop_20m_s'][1]} s after")
+    if p := result.get("recorder_paced"):
+        print(f"taken at a steady {p['fed_per_s']:,.0f} a second: written at {p['rows_per_s']:,.0f} rows/s, "
+              f"done {p['drained_s_after_feed']:.2f} s after the last take, backlog at most "
+              f"{p['max_backlog_seen']:,} events")
     print(f"recorder {r['rows_per_s']:,.0f} rows/s into day partitions; " + "; ".join(
         f"{k} {v['best_ms']} ms ({v['rows']:,} rows)" for k, v in q.items()))
     print(json.dumps(result, default=str))

@@ -38,11 +38,11 @@ from dashboard.stream.buffer import StreamingBuffer
 
 log = logging.getLogger(__name__)
 
-BATCH_MAX = 10_000  # events per write
+BATCH_MAX = 20_000  # events per write
 BACKLOG_LIMIT = 1_000_000  # events held in memory while the database is away
 RETRY_MIN_S, RETRY_MAX_S = 0.2, 5.0
 MAINTAIN_EVERY_S = 3600  # s between day-partition upkeeps (partitions ahead, retention)
-WRITERS = 2  # batches being written at once, each on its own connection
+WRITERS = 3  # batches being written at once, each on its own connection
 CONNECT_TIMEOUT_S = 5
 LAST_SKIPS = 10  # skip reasons kept for the status (with their count and time)
 FATES = ("written", "duplicate", "skipped", "dropped", "pending")  # what becomes of an event handed over

@@ -145,6 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings.database_url, name = history_store(args, settings, stack)
         else:  # the History tab's store; it may come and go (the tab says so)
             settings.database_url, name = chosen_database_url(args, settings, reach=False)
+        runtime.tune_gc()
         ingest = runtime.get_ingest(settings)
         try:
             if args.record:
@@ -164,6 +165,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     stop = stop_on_signals()  # from here on, SIGTERM/Ctrl-C stop what has started
     with contextlib.ExitStack() as stack:
         settings.database_url, name = history_store(args, settings, stack)
+        runtime.tune_gc()
         ingest = runtime.get_ingest(settings)
         try:
             start_recording(ingest, settings.database_url, name)
@@ -241,6 +243,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         database_url = database_url_or_embedded(settings.database_url, stack)
         settings.redis_url, settings.database_url = redis_url, database_url
         print(f"  Redis      {redis_url}\n  PostgreSQL {database_url}", flush=True)
+        runtime.tune_gc()
         ingest = runtime.get_ingest(settings)
         ingest.subscriber.wait_subscribed(10)
         ingest.record(database_url)
