@@ -7,9 +7,9 @@ of that range, and retention drops whole days instead of deleting rows.
 
 Partitions are made ahead of need: for the coming days by `maintain` (the recorder runs it at start
 and every hour), and for any other day the moment a batch brings one (`ensure`: a replay of last
-year, a late event), with the AHEAD_DAYS after it. Making one locks its table out in a short
-transaction of its own, committed before the batch begins: it waits for the batches being written
-into that table, so a backfill of old days makes them a week at a time, not one a day.
+year, a late event), with the AHEAD_DAYS after it. Making one takes an exclusive lock on its table,
+in a short transaction of its own committed before the batch begins: it waits for the batches being
+written into that table, so a backfill of old days makes them a week at a time, not one a day.
 
 Once its day is over a partition is compacted (`compact_next`, one at a time, on a thread of the
 recorder's own): rewritten in symbol order with CLUSTER. Rows arrive in time order, 500 symbols
