@@ -216,11 +216,13 @@ def test_the_views_css_and_javascript_files_reach_the_page(served, page):
     served.publish("patterns:streaming", pattern(s, "Hammer", 0.95))
     high = row(page, s).locator("td").first
     expect(high).to_be_visible(timeout=10_000)
+    # each file may arrive after the first row is drawn: every check waits for its style to apply
     # table.css, with table.js setting the row height it uses: a high-confidence row, 22 px tall
-    assert high.evaluate("td => getComputedStyle(td).backgroundColor") == "rgba(31, 157, 85, 0.14)"
-    assert high.evaluate("td => td.getBoundingClientRect().height") == 22
-    card = page.locator('[data-metric="received"]')  # cards.css
-    assert card.evaluate("el => getComputedStyle(el).borderRadius") == "8px"
+    expect(high).to_have_css("background-color", "rgba(31, 157, 85, 0.14)")
+    wait_for(lambda: high.evaluate("td => td.getBoundingClientRect().height") == 22, timeout=10,
+             message="a table row is not 22 px tall")
+    expect(page.locator('[data-metric="received"]')).to_have_css("border-radius", "8px")  # cards.css
     # toasts.css, added to the document by notify.js; the button styled by notify.css
-    assert "animation-duration: 1ms" in page.evaluate("document.getElementById('ts-calm-toasts').textContent")
-    assert page.locator(".ts-notify").evaluate("b => getComputedStyle(b).borderRadius") == "6px"
+    wait_for(lambda: "animation-duration: 1ms" in page.evaluate(
+        "document.getElementById('ts-calm-toasts')?.textContent ?? ''"), message="toasts.css never arrived")
+    expect(page.locator(".ts-notify")).to_have_css("border-radius", "6px")
