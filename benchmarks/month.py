@@ -33,14 +33,16 @@ import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-import history as H  # the history benchmark's helpers: database, events, recorder run
+import history as H  # the history benchmark's helpers: database, recorder run
 import numpy as np
 from _common import host_speed_s, install_signal_handlers, log
+from _detections import history_events, tickers
 
 import analytics  # noqa: E402
 from analytics import partitions  # noqa: E402
 from analytics.calendar import previous_trading_days  # noqa: E402
 from analytics.db import connect  # noqa: E402
+from analytics.sample import session_opens  # noqa: E402
 from dashboard import runtime  # noqa: E402
 from dashboard.services.embedded import EmbeddedPostgres  # noqa: E402
 from dashboard.web import history_api  # noqa: E402
@@ -65,7 +67,7 @@ def make_indicators(url: str, n: int, days: list, symbols: list[str]) -> float:
     with connect(url) as conn:
         with conn.transaction():
             partitions.create(conn, "indicators", days)
-        for _day, opens in zip(days, H.session_opens(days), strict=True):
+        for _day, opens in zip(days, session_opens(days), strict=True):
             conn.execute(
                 "INSERT INTO indicators (session_id, symbol, indicator, \"values\", calculated_at, timeframe) "
                 "SELECT 'month', (%s::text[])[1 + i %% %s], 'RSI', jsonb_build_object('value', 30 + (i %% 40)), "
@@ -101,7 +103,6 @@ def main() -> int:
     H.METER = H.CpuMeter(os.getpid())
     today = datetime.now(UTC).date()
     days = previous_trading_days(today, DAYS)
-    H.DAYS, H.END = DAYS, days[-1]  # the detections go over the same 30 sessions
     result: dict = {"patterns": args.patterns, "indicators": args.indicators, "days": [str(days[0]), str(days[-1])],
                     "host_loop_20m_s": [host_speed_s()]}  # before and after: how fast this host was meanwhile
     with contextlib.ExitStack() as stack:
@@ -115,11 +116,11 @@ def main() -> int:
         result["postgres_version"] = H.sql(url, "SHOW server_version")[0][0]
         analytics.upgrade(url)
         rng = np.random.default_rng(H.SEED)
-        symbols = H.tickers(rng, H.SYMBOLS)
+        symbols = tickers(rng, H.SYMBOLS)
         log(f"1. making {args.indicators:,} indicator rows over {DAYS} trading days in PostgreSQL")
         result["indicators_setup_s"] = round(make_indicators(url, args.indicators, days, symbols), 1)
         log(f"2. {args.patterns:,} detections through the recorder into day partitions")
-        events = H.history_events(args.patterns, symbols, rng)
+        events = history_events(args.patterns, symbols, rng, days)  # over the same 30 sessions
         rec = H.recorder_run(url, events, timeout=1200)
         result["recorder"] = {k: rec[k] for k in ("rows_per_s", "seconds", "rows_per_s_after_feed", "stored")}
         if args.paced_rate:
