@@ -30,10 +30,12 @@ from analytics.catalog import recorded_symbols
 from analytics.stats import MARKET_TZ
 from dashboard.stream.ingest import Ingest
 from dashboard.web.views.history_frames import (
+    BANDS,
     EMPTY_MARKS,
     EMPTY_POINTS,
     EMPTY_SERIES,
     INDICATOR_VALUES,
+    SECOND,
     UNUSUAL_COLUMNS,
     Loaded,
     LoadRequest,
@@ -49,7 +51,6 @@ from dashboard.web.views.reads import LatestRead
 from dashboard.web.views.table import LiveTable
 
 RANGES = {"last hour": 1, "last 6 hours": 6, "last 24 hours": 24, "last 7 days": 24 * 7, "last 30 days": 24 * 30}
-EXTRA = {"BollingerBands": "shaded: lower to upper band", "MACD": "dashed: signal"}  # said in the title
 LIVE_POINTS = 20_000  # points kept per chart
 UNUSUAL_PX = 260  # the unusual-activity table's height at most (shorter when it holds fewer rows)
 BOKEH_THEMES = {"light": "caliber", "dark": "dark_minimal"}  # the page's theme -> the charts' Bokeh theme
@@ -58,6 +59,14 @@ ZONE_LABELS = {"America/New_York": "ET", "UTC": "UTC"}
 hv.extension("bokeh", logo=False)
 PALETTE = hv.Cycle().values  # the symbols' colours, in their sorted order, for their lines and alerts alike
 log = logging.getLogger(__name__)
+
+
+def drawn_besides(indicator: str) -> str:
+    """What the indicator chart draws besides each symbol's line (its BANDS and SECOND), as the
+    chart's title says it: " (shaded: lower to upper band)", " (dashed: signal)" or ""."""
+    said = [f"shaded: {' to '.join(BANDS[indicator])} band"] if indicator in BANDS else []
+    said += [f"dashed: {SECOND[indicator]}"] if indicator in SECOND else []
+    return f" ({'; '.join(said)})" if said else ""
 
 
 def zone_label(zone: str) -> str:
@@ -183,7 +192,7 @@ class HistoryView(pn.viewable.Viewer):
                           self._symbols_seen, "symbol")
         return curves.opts(hv.opts.Curve(tools=["hover"], line_width=1.5), hv.opts.NdOverlay(
             height=300, responsive=True, title=f"{self.indicator} per symbol"
-            + (f" ({EXTRA[self.indicator]})" if self.indicator in EXTRA else "") + ", alerts as ▲",
+            + drawn_besides(self.indicator) + ", alerts as ▲",
             xlabel=f"time ({zone_label(self.zone)})", ylabel=self.indicator, **LEGEND_ABOVE))
 
     def _series_bands(self, data: pd.DataFrame) -> hv.NdOverlay:

@@ -42,13 +42,12 @@ UNUSUAL_COLUMNS = [{"field": "symbol", "title": "Symbol"},
 # the charts' buffers, empty: pattern points, an indicator's series, alert markers
 _AT = pd.Series(dtype="datetime64[ns, UTC]")
 EMPTY_POINTS = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "confidence": pd.Series(dtype=float),
-                          "symbol": pd.Series(dtype=str), "pattern_type": pd.Series(dtype=str), "at": _AT})
+                             "symbol": pd.Series(dtype=str), "pattern_type": pd.Series(dtype=str), "at": _AT})
 EMPTY_SERIES = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
-                        "lower": pd.Series(dtype=float), "upper": pd.Series(dtype=float),
-                        "second": pd.Series(dtype=float),
-                        "symbol": pd.Series(dtype=str), "at": _AT})
+                             "lower": pd.Series(dtype=float), "upper": pd.Series(dtype=float),
+                             "second": pd.Series(dtype=float), "symbol": pd.Series(dtype=str), "at": _AT})
 EMPTY_MARKS = pd.DataFrame({"t": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
-                       "alert_type": pd.Series(dtype=str), "symbol": pd.Series(dtype=str), "at": _AT})
+                            "alert_type": pd.Series(dtype=str), "symbol": pd.Series(dtype=str), "at": _AT})
 
 
 def wall_times(series: pd.Series, zone: str) -> pd.Series:
