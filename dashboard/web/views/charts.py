@@ -108,6 +108,19 @@ def style(fig: figure, theme: str) -> None:
         grid.grid_line_color = c["grid"]
 
 
+FONT = "sans-serif"  # HoloViews charts' text (Bokeh's default, Helvetica, is a serif font where it is missing)
+
+
+def sans(fig: figure) -> None:
+    """A HoloViews figure's title, axes and legends in the page's kind of font, labels not bold."""
+    fig.title.text_font = FONT
+    for axis in (*fig.xaxis, *fig.yaxis):
+        axis.axis_label_text_font = axis.major_label_text_font = FONT
+        axis.axis_label_text_font_style = "normal"
+    for legend in fig.legend:
+        legend.label_text_font = FONT
+
+
 def wall_ms(utc_ms: float, zone: ZoneInfo) -> float:
     """An instant (epoch ms) as the wall clock of `zone` reads it, in ms: where a UTC-only axis plots it."""
     offset = datetime.fromtimestamp(utc_ms / 1000, UTC).astimezone(zone).utcoffset()

@@ -6,6 +6,11 @@ for a large range every other session on the server keeps streaming; its result 
 session's own document. While a load runs the tab says so, and a newer request replaces any that
 has not started: the latest wins, and a session never runs more than one load at a time.
 
+HoloViews redraws a streaming overlay whole, each line a few Bokeh glyphs, so the server's cost of
+a redraw grows with the lines: the indicator chart draws at most MAX_LINES symbols (the most
+active, and the page says so), and live points come in batches spaced by what the last redraw
+cost (LIVE_PAUSE), once a range is loaded.
+
 Times are shown in the page's zone (`zone`): Bokeh's time axes know only UTC, so each point keeps
 its UTC time (`at`) and is plotted at the wall-clock time of the zone, which a change of zone
 recomputes; the CSV export writes ISO 8601 times with the zone's offset."""
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from html import escape
@@ -24,17 +30,20 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
+from holoviews.core.util import disable_constant
 
 import analytics
 from analytics.catalog import recorded_symbols
 from analytics.stats import MARKET_TZ
 from dashboard.stream.ingest import Ingest
+from dashboard.web.views.charts import sans
 from dashboard.web.views.history_frames import (
     BANDS,
     EMPTY_MARKS,
     EMPTY_POINTS,
     EMPTY_SERIES,
     INDICATOR_VALUES,
+    MAX_LINES,
     SECOND,
     UNUSUAL_COLUMNS,
     Loaded,
@@ -53,6 +62,10 @@ from dashboard.web.views.table import LiveTable
 RANGES = {"last hour": 1, "last 6 hours": 6, "last 24 hours": 24, "last 7 days": 24 * 7, "last 30 days": 24 * 30}
 LIVE_POINTS = 20_000  # points kept per chart
 UNUSUAL_PX = 260  # the unusual-activity table's height at most (shorter when it holds fewer rows)
+# Live points are drawn in batches, at most once a second, and at most a tenth of the time: a batch
+# whose redraw took d seconds waits at least LIVE_PAUSE * d before the next (the charts redraw
+# whole, so a session's charts never take more than that share of the server's loop).
+LIVE_EVERY_S, LIVE_PAUSE = 1.0, 9
 BOKEH_THEMES = {"light": "caliber", "dark": "dark_minimal"}  # the page's theme -> the charts' Bokeh theme
 ZONE_LABELS = {"America/New_York": "ET", "UTC": "UTC"}
 
@@ -75,8 +88,10 @@ def zone_label(zone: str) -> str:
 
 
 def _legend_of_shown(plot, _element) -> None:
-    """Legend entries only for the lines and points that have data: a reload with other symbols
-    empties the former ones, which stay in the plot (a streaming overlay keeps its members)."""
+    """The page's kind of font, and legend entries only for the lines and points that have data: a
+    reload with other symbols empties the former ones, which stay in the plot (a streaming overlay
+    keeps its members)."""
+    sans(plot.state)
     for legend in plot.state.legend:
         legend.title, legend.margin, legend.padding = None, 0, 4  # what the entries are is plain: one row less
         for item in legend.items:
@@ -117,7 +132,8 @@ class HistoryView(pn.viewable.Viewer):
     range = param.Selector(objects=list(RANGES), default="last 24 hours")
     indicator = param.Selector(objects=list(INDICATOR_VALUES), default="RSI")
     baseline_days = param.Integer(default=20, bounds=(2, 250))
-    status = param.String(default="")
+    status = param.String(default="Nothing loaded yet: choose symbols (none: every symbol) and a range, then "
+                                  "Load history")
     loading = param.Boolean(default=False, doc="a load is running (the charts show a spinner)")
     zone = param.String(default=MARKET_TZ, doc="IANA zone the charts and the CSV show times in")
     theme = param.Selector(objects=list(BOKEH_THEMES), default="light")
@@ -137,8 +153,13 @@ class HistoryView(pn.viewable.Viewer):
         self._consumer = ingest.buffer.register(f"history-{id(self)}")
         self._callback = None
         self._known: set[str] = set()
-        self._symbols_seen: set[str] = set()  # lines and point groups the charts have drawn
+        self._symbols_seen: set[str] = set()  # lines, bands, second lines and point groups drawn so far
+        self._bands_seen: set[str] = set()
+        self._second_seen: set[str] = set()
         self._types_seen: set[str] = set()
+        self._lines: set[str] | None = None  # symbols whose lines take live points (None: nothing loaded)
+        self._held: list = []  # live events drained but not drawn yet
+        self._due = 0.0  # time.monotonic() from which the next live batch may be drawn
         self._read = LatestRead(fetch_history)  # the latest load asked for, read off the loop
         self._layout = self._build()
         self.param.watch(self._rezone, "zone")
@@ -197,24 +218,27 @@ class HistoryView(pn.viewable.Viewer):
 
     def _series_bands(self, data: pd.DataFrame) -> hv.NdOverlay:
         """The indicator's band per symbol (Bollinger: lower to upper), shaded."""
-        return self._companion(data, ["lower", "upper"], hv.Area, fill_alpha=0.13, line_alpha=0)
+        return self._companion(data, ["lower", "upper"], hv.Area, self._bands_seen, fill_alpha=0.13, line_alpha=0)
 
     def _series_second(self, data: pd.DataFrame) -> hv.NdOverlay:
         """The indicator's second line per symbol (MACD: its signal), dashed."""
-        return self._companion(data, ["second"], hv.Curve, line_dash="dashed", line_width=1.2)
+        return self._companion(data, ["second"], hv.Curve, self._second_seen, line_dash="dashed", line_width=1.2)
 
-    def _companion(self, data: pd.DataFrame, columns: list[str], element: type, **style) -> hv.NdOverlay:
+    def _companion(self, data: pd.DataFrame, columns: list[str], element: type, seen: set[str],
+                   **style) -> hv.NdOverlay:
         """Per symbol, an element of `columns` beside its line, in its colour and without a legend
-        entry of its own; empty for an indicator without them."""
+        entry of its own; for an indicator without them, one empty element (`seen`: the symbols it
+        ever drew, not every line's: each is a glyph redrawn with every batch)."""
         colours = _colours(data["symbol"])  # as the lines have them
         data = broken_at_gaps(data[data[columns[-1]].notna()], "t", "symbol", columns)
-        return _overlay(data, element, "t", columns, "symbol", self._symbols_seen, "symbol", colours, legend=False,
-                        **style)
+        return _overlay(data, element, "t", columns, "symbol", seen, "symbol", colours, legend=False, **style)
 
     def _alert_marks(self, data: pd.DataFrame) -> hv.Scatter:
         """Alerts as ▲ on their line, in its colour."""
         colours = _colours(self.series_stream.data["symbol"])  # as the lines have them
-        return hv.Scatter(data, "t", ["value", "alert_type", "symbol"], label="alerts").opts(
+        # a copy: given the buffer's own frame, HoloViews streams each send onto the plotted points
+        # (only the rows sent last), and a replaced content (`_replace`) would be added to the old
+        return hv.Scatter(data.copy(deep=False), "t", ["value", "alert_type", "symbol"], label="alerts").opts(
             marker="triangle", size=12, color=hv.dim("symbol").categorize(colours, default="#777777"),
             line_color="#1a202c", line_width=1, tools=["hover"])
 
@@ -224,9 +248,7 @@ class HistoryView(pn.viewable.Viewer):
     def _rezone(self, *_) -> None:
         """Every point moved to its time in the new zone (and the axes relabelled)."""
         for stream in (self.pattern_stream, self.series_stream, self.marks_stream):
-            data = stream.data
-            stream.clear()
-            stream.send(data.assign(t=wall_times(data["at"], self.zone)))
+            _replace(stream, stream.data.assign(t=wall_times(stream.data["at"], self.zone)))
 
     def csv(self) -> str:
         """The loaded patterns as CSV, times in ISO 8601 with the zone's offset."""
@@ -267,12 +289,10 @@ class HistoryView(pn.viewable.Viewer):
             self.status = outcome
             return
         self.patterns = outcome.patterns
-        self.pattern_stream.clear()
-        self.pattern_stream.send(outcome.points)
-        self.series_stream.clear()
-        self.series_stream.send(outcome.series)
-        self.marks_stream.clear()
-        self.marks_stream.send(outcome.marks)
+        for stream, data in ((self.pattern_stream, outcome.points), (self.series_stream, outcome.series),
+                             (self.marks_stream, outcome.marks)):
+            _replace(stream, data)
+        self._lines, self._held, self._due = set(outcome.lines), [], 0.0  # live points from now on
         self.unusual_table.reset(outcome.unusual)
         self.unusual_table.fit(UNUSUAL_PX)
         self._offer(list(outcome.patterns["symbol"].astype(str).unique()))
@@ -308,13 +328,19 @@ class HistoryView(pn.viewable.Viewer):
         self.ingest.buffer.unregister(self._consumer)
 
     def append_live(self) -> int:
-        """Append the patterns and indicator values that arrived since the last call (once a load
-        has been applied: it clears the charts)."""
-        if self.loading:
+        """Draw the patterns and indicator values that arrived since the last batch, once a range is
+        loaded (the charts show it, then go on live), at most as often as the redraws allow
+        (LIVE_EVERY_S, LIVE_PAUSE); returns how many points and markers were drawn."""
+        if self.loading:  # the load clears the charts: what arrives meanwhile is drawn after it
             return 0
         events = self._consumer.drain()
-        if not events:
+        if self._lines is None:  # nothing loaded yet: the charts stay empty until a range is
             return 0
+        self._held = (self._held + events)[-3 * LIVE_POINTS:]
+        if not self._held or time.monotonic() < self._due:
+            return 0
+        events, self._held = self._held, []
+        started = time.monotonic()
         wanted = set(self.symbols)
         patterns = analytics.live_frame(events, kind="pattern")
         indicators = analytics.live_frame(events, kind="indicator")
@@ -322,8 +348,12 @@ class HistoryView(pn.viewable.Viewer):
         if wanted:
             patterns = patterns[patterns["symbol"].astype(str).isin(wanted)]
             indicators = indicators[indicators["symbol"].astype(str).isin(wanted)]
-            alerts = alerts[alerts["symbol"].astype(str).isin(wanted)]
         indicators = indicators[indicators["indicator"].astype(str) == self.indicator]
+        for symbol in sorted(set(indicators["symbol"].astype(str)) - self._lines):  # a line not drawn yet
+            if len(self._lines) < MAX_LINES:
+                self._lines.add(symbol)
+        indicators = indicators[indicators["symbol"].astype(str).isin(self._lines)]
+        alerts = alerts[alerts["symbol"].astype(str).isin(self._lines)]
         if not patterns.empty:
             self.pattern_stream.send(pattern_points(patterns, self.zone))
         series, marks = indicator_frames(self.indicator, indicators, alerts, self.zone)
@@ -331,4 +361,13 @@ class HistoryView(pn.viewable.Viewer):
             self.series_stream.send(series)
         if not marks.empty:
             self.marks_stream.send(marks)
-        return len(patterns) + len(series)
+        self._due = time.monotonic() + max(LIVE_EVERY_S, LIVE_PAUSE * (time.monotonic() - started))
+        return len(patterns) + len(series) + len(marks)
+
+
+def _replace(stream: hv.streams.Buffer, data: pd.DataFrame) -> None:
+    """A buffer's content replaced by `data`, its charts redrawn once (`clear` then `send` drew
+    them twice, the first time empty)."""
+    with disable_constant(stream), param.parameterized.discard_events(stream):
+        stream.data = stream.data.iloc[:0]
+    stream.send(data)

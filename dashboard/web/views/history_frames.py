@@ -29,6 +29,11 @@ ALERT_INDICATOR = {"RSI": "RSI", "MACD": "MACD", "BB": "BollingerBands", "BOLLIN
 # a pause in a symbol's series longer than GAP_STEPS of its usual steps, and than GAP_MIN, breaks its
 # line: a night, a weekend or a holiday is left blank instead of drawn as a straight line across it
 GAP_STEPS, GAP_MIN = 10, pd.Timedelta(hours=1)
+# The indicator chart draws at most this many symbols' lines (the most active ones): each line is
+# a few glyphs the server redraws on every load and live batch, 40 symbols' lines took 5 s of the
+# server's loop to load and 2.3 s for each live batch, and more than ten overlapping lines are
+# no longer readable anyway.
+MAX_LINES = 10
 UNUSUAL_COLUMNS = [{"field": "symbol", "title": "Symbol"},
                    {"field": "today", "title": "Today so far", "kind": "int"},
                    {"field": "baseline_mean", "title": "Mean", "kind": "num"},
@@ -89,6 +94,7 @@ class Loaded:
     marks: pd.DataFrame
     unusual: list[dict]
     status: str
+    lines: tuple[str, ...] = ()  # the symbols whose indicator lines are drawn (and appended to live)
 
 
 def fetch_history(request: LoadRequest) -> Loaded | str:
@@ -106,13 +112,32 @@ def fetch_history(request: LoadRequest) -> Loaded | str:
         return f"history unavailable: {reason(exc)}"
     try:
         series, marks = indicator_frames(request.indicator, indicators, alerts, request.zone)
+        lines = drawn_lines(patterns, series, request.symbols)
+        series, marks = series[series["symbol"].isin(lines)], marks[marks["symbol"].isin(lines)]
         unusual = analytics.unusual_activity(baseline, baseline_days=request.baseline_days).head(500)
+        status = (f"{len(patterns):,} patterns, {len(indicators):,} {request.indicator} values, "
+                  f"{len(alerts):,} alerts")
+        if (valued := indicators["symbol"].nunique() if len(indicators) else 0) > len(lines):
+            status += (f"; {request.indicator} drawn for the {len(lines)} symbols with the most patterns "
+                       f"of {valued} (choose symbols to draw others)")
         return Loaded(patterns, pattern_points(patterns, request.zone), series, marks, unusual_rows(unusual)[::-1],
-                      f"{len(patterns):,} patterns, {len(indicators):,} {request.indicator} values, "
-                      f"{len(alerts):,} alerts")
+                      status, tuple(lines))
     except Exception as exc:  # a bug: the log has the traceback, the page a sentence
         log.exception("history load failed")
         return f"history load failed: {reason(exc)}"
+
+
+def drawn_lines(patterns: pd.DataFrame, series: pd.DataFrame, chosen: tuple[str, ...] | None) -> list[str]:
+    """The symbols whose indicator lines the chart draws, at most MAX_LINES: the chosen ones, or
+    every symbol with values; when they are more, those with the most patterns in the range (then
+    the most values, then by name)."""
+    valued = series["symbol"].value_counts()
+    candidates = sorted(set(chosen) if chosen else set(valued.index))
+    if len(candidates) <= MAX_LINES:
+        return candidates
+    detected = patterns["symbol"].astype(str).value_counts()
+    ranked = sorted(candidates, key=lambda s: (-detected.get(s, 0), -valued.get(s, 0), s))
+    return sorted(ranked[:MAX_LINES])
 
 
 def reason(exc: Exception) -> str:

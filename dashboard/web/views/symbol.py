@@ -27,7 +27,7 @@ from analytics.catalog import recorded_symbols
 from analytics.events import Indicator, IndicatorAlert, Pattern
 from analytics.stats import MARKET_TZ
 from dashboard.stream.ingest import Ingest
-from dashboard.web.views.charts import THEME_COLOURS, style
+from dashboard.web.views.charts import THEME_COLOURS, sans, style
 from dashboard.web.views.history import BOKEH_THEMES, zone_label
 from dashboard.web.views.history_frames import reason
 from dashboard.web.views.reads import LatestRead
@@ -48,7 +48,6 @@ from dashboard.web.views.symbol_frames import (
 )
 from dashboard.web.views.table import LiveTable
 
-FONT = "sans-serif"  # the charts' text (Bokeh's default, Helvetica, is a serif font where it is missing)
 FLUSH_MS = 500  # live points are batched: at most two chart updates a second
 RECENT_COLUMNS = [{"field": "time", "title": "Time", "kind": "time"},
                   {"field": "pattern", "title": "Pattern"},
@@ -180,12 +179,10 @@ class SymbolView(pn.viewable.Viewer):
         axis is shifted to named once, under the bottom panel."""
         fig, colours = plot.state, THEME_COLOURS[self.theme]
         style(fig, self.theme)
-        for axis in (*fig.xaxis, *fig.yaxis):
-            axis.axis_label_text_font = axis.major_label_text_font = FONT
-            axis.axis_label_text_font_style = "normal"
+        sans(fig)
         for legend in fig.legend:
             legend.background_fill_color, legend.label_text_color = colours["background"], colours["text"]
-            legend.label_text_font, legend.border_line_alpha = FONT, 0
+            legend.border_line_alpha = 0
         fig.xaxis.axis_label = f"time ({zone_label(self.zone)})" if bottom else ""
 
     def __panel__(self) -> pn.viewable.Viewable:

@@ -135,6 +135,84 @@ def test_live_points_are_appended_as_they_arrive(view):
     assert len(v.pattern_stream.data) == before + 1  # TSLA is not among the chosen symbols
 
 
+def indicator_message(symbol: str, value: float) -> list:
+    return [b"message", b"tickstock:indicators:streaming", json.dumps(
+        {"symbol": symbol, "indicator": "RSI", "values": {"value": value},
+         "timestamp": datetime.now(UTC).isoformat()}).encode()]
+
+
+def test_live_batches_come_no_faster_than_their_redraws_allow_and_lose_nothing(view):
+    v, ingest = view
+    v.param.update(symbols=["AAPL", "MSFT"], range="last hour", indicator="RSI")
+    assert v.append_live() == 0  # nothing loaded: the charts wait for a range
+    load(v)
+    before = len(v.series_stream.data)
+    ingest.handle([indicator_message("AAPL", 41.0)])
+    ingest.buffer.flush()
+    assert v.append_live() == 1  # the first batch after a load is drawn at once
+    ingest.handle([indicator_message("MSFT", 42.0), indicator_message("AAPL", 43.0)])
+    ingest.buffer.flush()
+    assert v.append_live() == 0  # within a second of the last redraw: held
+    assert wait_for(v.append_live, timeout=5, message="the held batch was never drawn") == 2
+    assert v.series_stream.data["value"].iloc[before:].tolist() == [41.0, 42.0, 43.0]
+
+
+def test_with_more_symbols_than_lines_the_most_active_are_drawn_and_live_points_follow_them(redis_url,
+                                                                                            private_database_url):
+    from dashboard.web.views.history_frames import MAX_LINES
+
+    url = private_database_url
+    analytics.upgrade(url)
+    symbols = [f"S{i:02d}" for i in range(MAX_LINES + 3)]
+    frames = analytics.sample_history(days=2, symbols=symbols, patterns_per_symbol_day=10,
+                                      end=datetime.now(UTC).date(), seed=5)
+    for table in ("patterns", "indicators"):
+        analytics.write_rows(url, table, rows_from_frame(frames[table], table))
+    ingest = Ingest(Settings.from_env({}), redis_url)
+    v = HistoryView(ingest, url)
+    try:
+        v.param.update(range="last 7 days", indicator="RSI")  # every symbol
+        load(v)
+        counts = v.patterns["symbol"].astype(str).value_counts()
+        ranked = sorted(symbols, key=lambda s: (-counts.get(s, 0), s))
+        drawn = set(v.series_stream.data["symbol"])
+        assert drawn == set(ranked[:MAX_LINES])
+        assert f"RSI drawn for the {MAX_LINES} symbols with the most patterns of {len(symbols)}" in v.status
+        assert set(v.pattern_stream.data["symbol"]) == set(symbols)  # every symbol's patterns still shown
+        left_out = ranked[-1]
+        ingest.handle([indicator_message(left_out, 44.0), indicator_message(ranked[0], 45.0)])
+        ingest.buffer.flush()
+        assert v.append_live() == 1
+        assert v.series_stream.data.iloc[-1][["symbol", "value"]].tolist() == [ranked[0], 45.0]
+    finally:
+        v.close()
+        analytics.db.dispose(url)
+
+
+def drawn(v: HistoryView, doc: Document, column: str) -> int:
+    """Points the page's plots hold in the Bokeh sources that have `column` (what the browser draws)."""
+    from bokeh.models import ColumnDataSource
+
+    return sum(len(m.data[column]) for m in doc.models if isinstance(m, ColumnDataSource) and column in m.data)
+
+
+def test_a_reload_draws_the_loaded_markers_once_and_live_ones_after_them(view):
+    v, ingest = view
+    doc = Document()
+    doc.add_root(v.__panel__().get_root(doc))  # the page's plots, as a session renders them
+    v.param.update(symbols=["AAPL", "MSFT"], range="last 30 days", indicator="RSI")
+    load(v)
+    load(v)  # the same range again: replaced, not added to what was drawn
+    loaded = len(v.marks_stream.data)
+    assert loaded > 0 and drawn(v, doc, "alert_type") == loaded
+    ingest.handle([indicator_message("AAPL", 75.0), [b"message", b"tickstock:alerts:indicators", json.dumps(
+        {"symbol": "AAPL", "alert_type": "RSI_OVERBOUGHT", "timestamp": datetime.now(UTC).isoformat(),
+         "data": {}}).encode()]])
+    ingest.buffer.flush()
+    assert wait_for(v.append_live, timeout=5) == 2
+    assert drawn(v, doc, "alert_type") == loaded + 1
+
+
 def test_a_database_that_is_away_is_reported_not_raised(redis_url):
     v = HistoryView(Ingest(Settings.from_env({}), redis_url), "postgresql+psycopg2://postgres@127.0.0.1:1/none")
     load(v)
@@ -360,3 +438,20 @@ def test_the_charts_take_the_pages_theme(view):
     assert len(panes) == 1 and {p.theme for p in panes} == {"caliber"}
     v.theme = "dark"
     assert {p.theme for p in panes} == {"dark_minimal"}
+
+
+def test_the_charts_write_in_the_pages_kind_of_font_not_bokehs_serif_fallback(view):
+    from bokeh.models import Axis, Legend, Title
+
+    v, _ = view
+    doc = Document()
+    doc.add_root(v.__panel__().get_root(doc))
+    v.param.update(symbols=["AAPL"], range="last 30 days")
+    load(v)
+    titles = [m for m in doc.models if isinstance(m, Title) and m.text]
+    axes = [m for m in doc.models if isinstance(m, Axis)]
+    legends = [m for m in doc.models if isinstance(m, Legend)]
+    assert len(titles) == 2 and len(axes) == 4 and len(legends) == 2
+    assert {t.text_font for t in titles} | {a.axis_label_text_font for a in axes} | {
+        a.major_label_text_font for a in axes} | {g.label_text_font for g in legends} == {"sans-serif"}
+    assert {a.axis_label_text_font_style for a in axes} == {"normal"}
