@@ -115,3 +115,12 @@ def browser(chromium_path):
         b = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Under xdist (`--dist loadgroup`), every test that drives Chromium or runs a notebook goes to
+    one worker, one after another: two pages rendering at once on a 2-core machine slow each other
+    past their deadlines, while the rest (subprocesses, SQL, in-process views) runs beside them."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()) or item.path.parent.name == "notebooks":
+            item.add_marker(pytest.mark.xdist_group("chromium"))
