@@ -23,6 +23,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.json as pajson
 
 from .db import connect, connection_for, normalise_url
 
@@ -249,6 +250,23 @@ def decode_json(column: pa.ChunkedArray | pa.Array) -> list[Any]:
     whole = pa.LargeListArray.from_arrays(pa.array([0, len(text)], pa.int64()), text)
     joined = pc.binary_join(whole, pa.scalar(",", pa.large_string()))
     return msgspec.json.decode(b"[" + joined[0].as_buffer().to_pybytes() + b"]")
+
+
+def expand_json(column: pa.ChunkedArray) -> dict[str, pa.ChunkedArray] | None:
+    """Each top-level key of a column of JSON objects as a float64 column of its own (null where a
+    row lacks it), keys sorted; parsed by Arrow in one pass, with no Python object per row. None
+    when Arrow cannot (a key holding numbers in some rows and text in others): then ask the server
+    (`distinct_keys`), which casts each value as it is."""
+    if len(column) == 0:
+        return {}
+    text = pc.fill_null(column.combine_chunks() if column.num_chunks else column, "{}").cast(pa.large_string())
+    lines = pa.LargeListArray.from_arrays(pa.array([0, len(text)], pa.int64()), text)
+    joined = pc.binary_join(lines, pa.scalar("\n", pa.large_string()))[0].as_buffer()  # jsonb text has no raw newline
+    try:
+        parsed = pajson.read_json(pa.BufferReader(joined))
+        return {name: parsed.column(name).cast(pa.float64()) for name in sorted(parsed.column_names)}
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
 
 
 def distinct_keys(target: str | psycopg.Connection, select: Select, json_expr: str) -> list[str]:

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from .db import connect
 from .events import KIND_TABLE, kind_of
-from .fetch import Select, as_list, decode_json, distinct_keys, fetch
+from .fetch import Select, as_list, decode_json, distinct_keys, expand_json, fetch
 from .frames import (
     EXPANDED,
     JSON_TEXT,
@@ -168,13 +168,27 @@ def load_indicators(url: str, symbols: Names = None, start: When = None, end: Wh
                     progress: bool = False) -> pd.DataFrame:
     """Indicator calculations, one row each, with every key of `values` as a float column."""
     select = _select("indicators", symbols, start, end, ("indicator", indicators), session_id, limit)
-    with connect(url) as conn:  # the keys and a small load on one connection (a connect is ~2 ms)
-        keys = distinct_keys(conn, select, '"values"')
-        value_columns = [(f"v{i}", value_column(k)) for i, k in enumerate(keys)]
-        for (alias, _), key in zip(value_columns, keys, strict=True):
-            select.columns.append((alias, """("values"->>{})::float8""", "float"))
-            select.bound[alias] = key
-        return _frame("indicators", fetch(url, select, progress, conn), value_columns)
+    base = len(select.columns)
+    with connect(url) as conn:  # a small load on one connection (a connect is ~2 ms)
+        # one pass: `values` as JSON text, its keys made columns by Arrow (a server-side pass for the
+        # keys, then one extracting each, read the rows twice: 27 + 32 ms for one symbol's month)
+        select.columns.append(("values", '"values"', "json"))
+        arrow = fetch(url, select, progress, conn)
+        expanded = expand_json(arrow.column("values"))
+        if expanded is None:  # values Arrow cannot read as one type per key: the server casts each
+            select.columns.pop()
+            keys = distinct_keys(conn, select, '"values"')
+            for i, key in enumerate(keys):
+                select.columns.append((f"v{i}", """("values"->>{})::float8""", "float"))
+                select.bound[f"v{i}"] = key
+            arrow = fetch(url, select, progress, conn)
+            expanded = {key: arrow.column(base + i) for i, key in enumerate(keys)}
+    arrow = arrow.select(range(base))
+    value_columns = []
+    for i, (key, column) in enumerate(expanded.items()):
+        arrow = arrow.append_column(f"v{i}", column)
+        value_columns.append((f"v{i}", value_column(key)))
+    return _frame("indicators", arrow, value_columns)
 
 
 def load_alerts(url: str, symbols: Names = None, start: When = None, end: When = None,

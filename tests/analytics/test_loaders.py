@@ -139,6 +139,29 @@ def test_indicator_keys_with_quotes_are_read_back_as_columns(history_url):
     assert got[["a\"b", "it's"]].iloc[0].tolist() == [2.0, 1.5]
 
 
+def indicator_event(minute: int, indicator: str, values: dict) -> dict:
+    at = datetime(2025, 1, 2, 15, minute, tzinfo=UTC)
+    return {"kind": "indicator", "symbol": "AAPL", "indicator": indicator, "values": values,
+            "calculated_at": at, "ts": at}
+
+
+def test_each_values_key_of_any_row_is_a_float_column_empty_where_a_row_lacks_it(history_url, driver):
+    values = [("RSI", {"value": 30}), ("MACD", {"macd": 1.25, "signal": -0.5, "histogram": 1.75}),
+              ("RSI", {"value": 71.5, "note": None}), ("Odd", {}), ("BollingerBands", {"upper": 2, "lower": 1})]
+    write_events(history_url, [indicator_event(i, name, v) for i, (name, v) in enumerate(values)])
+    got = load_indicators(history_url)
+    keys = sorted({k for _, v in values for k in v})
+    assert list(got.columns[-len(keys):]) == keys and (got[keys].dtypes == "float64").all()
+    expected = [[float(v[k]) if v.get(k) is not None else None for k in keys] for _, v in values]
+    assert got[keys].astype(object).where(got[keys].notna(), None).values.tolist() == expected
+    assert load_indicators(history_url, indicators=["RSI"]).columns[-2:].tolist() == ["note", "value"]
+
+
+def test_a_key_holding_numbers_in_some_rows_and_numeric_text_in_others_reads_as_numbers(history_url):
+    write_events(history_url, [indicator_event(0, "Level", {"level": 1.5}), indicator_event(1, "Level", {"level": "2.5"})])
+    assert load_indicators(history_url)["level"].tolist() == [1.5, 2.5]
+
+
 def test_progress_bar_shows_on_request(stored, sample, capsys):
     assert len(load_patterns(stored, progress=True)) == len(sample["patterns"])
     assert "rows" in capsys.readouterr().err
