@@ -135,6 +135,8 @@ class HistoryView(pn.viewable.Viewer):
     status = param.String(default="Nothing loaded yet: choose symbols (none: every symbol) and a range, then "
                                   "Load history")
     loading = param.Boolean(default=False, doc="a load is running (the charts show a spinner)")
+    loaded = param.Boolean(default=False, doc="a load was applied (until then the charts are hidden: empty, "
+                                              "their time axes would read 1970)")
     zone = param.String(default=MARKET_TZ, doc="IANA zone the charts and the CSV show times in")
     theme = param.Selector(objects=list(BOKEH_THEMES), default="light")
 
@@ -192,7 +194,9 @@ class HistoryView(pn.viewable.Viewer):
                        pn.widgets.Select.from_param(self.param.indicator, name="Indicator", width=150),
                        pn.Column(load, align="end"), status,  # on a narrow page the status goes under
                        flex_wrap="wrap", align_items="flex-end", sizing_mode="stretch_width"),
-            pn.pane.HoloViews(charts, sizing_mode="stretch_width", loading=self.param.loading, theme=theme),
+            pn.Column(pn.pane.HoloViews(charts, sizing_mode="stretch_width", loading=self.param.loading, theme=theme),
+                      visible=self.param.loaded, sizing_mode="stretch_width"),  # (the pane's own `visible`
+            # fails in Panel 1.9: it resyncs the inner Bokeh pane, whose stylesheets do not validate)
             "### Unusual activity today (z-score against the baseline days)",
             self.unusual_table,
             download,
@@ -293,6 +297,7 @@ class HistoryView(pn.viewable.Viewer):
                              (self.marks_stream, outcome.marks)):
             _replace(stream, data)
         self._lines, self._held, self._due = set(outcome.lines), [], 0.0  # live points from now on
+        self.loaded = True
         self.unusual_table.reset(outcome.unusual)
         self.unusual_table.fit(UNUSUAL_PX)
         self._offer(list(outcome.patterns["symbol"].astype(str).unique()))

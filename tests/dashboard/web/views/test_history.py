@@ -455,3 +455,12 @@ def test_the_charts_write_in_the_pages_kind_of_font_not_bokehs_serif_fallback(vi
     assert {t.text_font for t in titles} | {a.axis_label_text_font for a in axes} | {
         a.major_label_text_font for a in axes} | {g.label_text_font for g in legends} == {"sans-serif"}
     assert {a.axis_label_text_font_style for a in axes} == {"normal"}
+
+
+def test_before_any_load_the_tab_says_what_to_do_instead_of_showing_empty_charts(view):
+    v, _ = view
+    holder = next(c for c in v.__panel__().select(pn.Column) if any(isinstance(o, pn.pane.HoloViews) for o in c))
+    assert not holder.visible and v.status.startswith("Nothing loaded yet")  # empty axes would read 1970
+    v.param.update(symbols=["AAPL"], range="last 30 days")
+    load(v)
+    assert holder.visible and "patterns" in v.status
