@@ -104,10 +104,13 @@ def chromium_path() -> str:
 @pytest.fixture(scope="session")
 def browser(chromium_path):
     """One headless Chromium for the whole run (Playwright's sync API allows one at a time)."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     from tests.fixtures import CHROMIUM_ARGS
 
+    # Playwright waits 5 s for an expectation; the page shares two cores with the other xdist worker,
+    # and a table's redraw once took longer than that (tests of promptness give their own timeout)
+    expect.set_options(timeout=15_000)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         yield b
