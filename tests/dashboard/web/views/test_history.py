@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,7 +26,17 @@ from analytics.records import rows_from_frame
 from dashboard.settings import Settings
 from dashboard.stream.ingest import Ingest
 from dashboard.web.views.history import HistoryView
-from tests.fixtures import detection, open_page, pattern_row, serve, stop
+from tests.fixtures import (
+    CH,
+    as_json,
+    calculation,
+    detection,
+    indicator_alert,
+    open_page,
+    pattern_row,
+    serve,
+    stop,
+)
 from tests.helpers import wait_for
 
 
@@ -127,18 +136,19 @@ def test_live_points_are_appended_as_they_arrive(view):
     v.param.update(symbols=["AAPL"], range="last hour")
     load(v)
     before = len(v.pattern_stream.data)
-    now = datetime.now(UTC).isoformat()
-    ingest.handle([[b"message", b"tickstock:patterns:streaming", json.dumps(
-        {"symbol": sym, "pattern": "Doji", "confidence": 0.9, "timestamp": now}).encode()] for sym in ("AAPL", "TSLA")])
-    ingest.buffer.flush()
+    deliver(ingest, *[(CH.patterns_streaming, detection(sym, "Doji", 0.9, time.time())) for sym in ("AAPL", "TSLA")])
     assert v.append_live() >= 1
     assert len(v.pattern_stream.data) == before + 1  # TSLA is not among the chosen symbols
 
 
-def indicator_message(symbol: str, value: float) -> list:
-    return [b"message", b"tickstock:indicators:streaming", json.dumps(
-        {"symbol": symbol, "indicator": "RSI", "values": {"value": value},
-         "timestamp": datetime.now(UTC).isoformat()}).encode()]
+def deliver(ingest: Ingest, *messages: tuple[str, dict]) -> None:
+    """(channel, message) pairs as the subscriber hands them over, then buffered and flushed."""
+    ingest.handle([[b"message", channel.encode(), as_json(message).encode()] for channel, message in messages])
+    ingest.buffer.flush()
+
+
+def rsi(symbol: str, value: float) -> tuple[str, dict]:
+    return CH.indicators, calculation(symbol, "RSI", {"value": value}, time.time())
 
 
 def test_live_batches_come_no_faster_than_their_redraws_allow_and_lose_nothing(view):
@@ -147,11 +157,9 @@ def test_live_batches_come_no_faster_than_their_redraws_allow_and_lose_nothing(v
     assert v.append_live() == 0  # nothing loaded: the charts wait for a range
     load(v)
     before = len(v.series_stream.data)
-    ingest.handle([indicator_message("AAPL", 41.0)])
-    ingest.buffer.flush()
+    deliver(ingest, rsi("AAPL", 41.0))
     assert v.append_live() == 1  # the first batch after a load is drawn at once
-    ingest.handle([indicator_message("MSFT", 42.0), indicator_message("AAPL", 43.0)])
-    ingest.buffer.flush()
+    deliver(ingest, rsi("MSFT", 42.0), rsi("AAPL", 43.0))
     assert v.append_live() == 0  # within a second of the last redraw: held
     assert wait_for(v.append_live, timeout=5, message="the held batch was never drawn") == 2
     assert v.series_stream.data["value"].iloc[before:].tolist() == [41.0, 42.0, 43.0]
@@ -180,8 +188,7 @@ def test_with_more_symbols_than_lines_the_most_active_are_drawn_and_live_points_
         assert f"RSI drawn for the {MAX_LINES} symbols with the most patterns of {len(symbols)}" in v.status
         assert set(v.pattern_stream.data["symbol"]) == set(symbols)  # every symbol's patterns still shown
         left_out = ranked[-1]
-        ingest.handle([indicator_message(left_out, 44.0), indicator_message(ranked[0], 45.0)])
-        ingest.buffer.flush()
+        deliver(ingest, rsi(left_out, 44.0), rsi(ranked[0], 45.0))
         assert v.append_live() == 1
         assert v.series_stream.data.iloc[-1][["symbol", "value"]].tolist() == [ranked[0], 45.0]
     finally:
@@ -189,7 +196,7 @@ def test_with_more_symbols_than_lines_the_most_active_are_drawn_and_live_points_
         analytics.db.dispose(url)
 
 
-def drawn(v: HistoryView, doc: Document, column: str) -> int:
+def drawn(doc: Document, column: str) -> int:
     """Points the page's plots hold in the Bokeh sources that have `column` (what the browser draws)."""
     from bokeh.models import ColumnDataSource
 
@@ -204,13 +211,10 @@ def test_a_reload_draws_the_loaded_markers_once_and_live_ones_after_them(view):
     load(v)
     load(v)  # the same range again: replaced, not added to what was drawn
     loaded = len(v.marks_stream.data)
-    assert loaded > 0 and drawn(v, doc, "alert_type") == loaded
-    ingest.handle([indicator_message("AAPL", 75.0), [b"message", b"tickstock:alerts:indicators", json.dumps(
-        {"symbol": "AAPL", "alert_type": "RSI_OVERBOUGHT", "timestamp": datetime.now(UTC).isoformat(),
-         "data": {}}).encode()]])
-    ingest.buffer.flush()
+    assert loaded > 0 and drawn(doc, "alert_type") == loaded
+    deliver(ingest, rsi("AAPL", 75.0), (CH.alerts_indicators, indicator_alert("AAPL", "RSI_OVERBOUGHT", {}, time.time())))
     assert wait_for(v.append_live, timeout=5) == 2
-    assert drawn(v, doc, "alert_type") == loaded + 1
+    assert drawn(doc, "alert_type") == loaded + 1
 
 
 def test_a_database_that_is_away_is_reported_not_raised(redis_url):
